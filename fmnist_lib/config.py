@@ -1,0 +1,173 @@
+"""One frozen, self-validating configuration per training run, and the profiles that size them."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+# Bump when a change to the code alters what a cached run contains: old entries are then re-trained.
+CACHE_VERSION = 1
+
+MODELS = ("autoencoder", "classifier")
+OPTIMIZERS = ("adam", "sgd")
+ACTIVATIONS = ("sigmoid", "relu")
+# scratch: encoder trained with the head; pretrained-frozen: the autoencoder's encoder, fixed (the study's);
+# pretrained-finetune: the autoencoder's encoder, trained further; random-frozen: untrained and fixed (a control).
+ENCODERS = ("scratch", "pretrained-frozen", "pretrained-finetune", "random-frozen")
+# relu: the study's head puts a ReLU on the 10 logits; linear: plain logits.
+HEADS = ("relu", "linear")
+
+# Fields that do not change what a run computes for a given model; left out of its cache key.
+_CLASSIFIER_ONLY = ("encoder", "head", "hidden", "ae_epochs")
+_AUTOENCODER_ONLY = ("activation",)
+
+
+class ConfigError(ValueError):
+    """A configuration value that is not allowed; the message names field, value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every hyperparameter of one training run, with the study's defaults."""
+
+    model: str = "autoencoder"
+    n: int = 64  # latent size
+    lr: float = 1e-3
+    dropout: float = 0.2
+    batch_size: int = 100
+    optimizer: str = "adam"
+    epochs: int = 30
+    activation: str = "sigmoid"  # autoencoder output
+    encoder: str = "scratch"  # classifier only
+    head: str = "relu"  # classifier only
+    hidden: int = 128  # classifier head's hidden layer
+    ae_epochs: int = 30  # epochs of the autoencoder that pretrains a classifier's encoder
+    seed: int = 0
+    train_size: int = 50_000  # images of the 50k training split used
+    eval_size: int = 10_000  # images of the validation and of the test split used
+    threads: int = 1  # torch intra-op threads: part of the result on CPU, so part of the key
+    channels_last: bool = True  # memory layout: also changes the low bits of the result
+
+    def __post_init__(self) -> None:
+        _check_type(self)
+        _check_choice("model", self.model, MODELS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("encoder", self.encoder, ENCODERS)
+        _check_choice("head", self.head, HEADS)
+        _check_range("dropout", self.dropout, 0 <= self.dropout < 1, "a number in [0, 1)")
+        _check_range("lr", self.lr, self.lr > 0, "a number > 0")
+        _check_range("n", self.n, 1 <= self.n <= 784, "an integer in [1, 784]")
+        for name in ("batch_size", "epochs", "ae_epochs", "hidden", "train_size", "eval_size", "threads"):
+            value = getattr(self, name)
+            _check_range(name, value, value >= 1, "an integer >= 1")
+        _check_range("seed", self.seed, self.seed >= 0, "an integer >= 0")
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed; an unknown field name raises ConfigError."""
+        check_names(changes)
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def pretrained(self) -> bool:
+        return self.model == "classifier" and self.encoder.startswith("pretrained")
+
+    def autoencoder_config(self) -> "Config":
+        """The autoencoder whose encoder this classifier starts from (same n, dropout, seed, data, layout)."""
+        return Config(
+            model="autoencoder", n=self.n, dropout=self.dropout, epochs=self.ae_epochs, seed=self.seed,
+            train_size=self.train_size, eval_size=self.eval_size,
+            threads=self.threads, channels_last=self.channels_last,
+        )
+
+    def relevant(self) -> dict:
+        """The fields that decide this run's result, for its key and its stored record."""
+        drop = _CLASSIFIER_ONLY if self.model == "autoencoder" else _AUTOENCODER_ONLY
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in drop}
+        if self.model == "classifier" and not self.pretrained:
+            fields.pop("ae_epochs")
+        return fields
+
+    def key(self) -> str:
+        """Canonical name of this run in the cache: a hash of its relevant fields and the cache version."""
+        text = json.dumps({"cache_version": CACHE_VERSION, **self.relevant()}, sort_keys=True)
+        return f"{self.model[:2]}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+    def label(self) -> str:
+        """Short human-readable description, e.g. 'classifier n=64 lr=0.001 seed=0'."""
+        default = Config(model=self.model)
+        shown = {k: v for k, v in self.relevant().items()
+                 if k in ("n", "lr", "dropout", "batch_size", "optimizer", "activation", "encoder", "head", "seed")
+                 and (v != getattr(default, k) or k in ("n", "seed"))}
+        return f"{self.model} " + " ".join(f"{k}={v}" for k, v in shown.items())
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def check_names(names) -> None:
+    """Raise ConfigError naming the first unknown configuration field."""
+    for name in names:
+        if name not in FIELDS:
+            raise ConfigError(f"unknown config field {name!r}; allowed: {', '.join(FIELDS)}")
+
+
+def _check_type(cfg: Config) -> None:
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        expected = {"int": int, "float": float, "str": str, "bool": bool}[f.type]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(cfg, f.name, float(value))  # lr=1 means 1.0
+            continue
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{f.name}={value!r} has type {type(value).__name__}; allowed: {f.type}")
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not allowed; allowed: {', '.join(allowed)}")
+
+
+def _check_range(name: str, value, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is out of range; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a report run is: epochs, data sizes and seeds."""
+
+    name: str
+    ae_epochs: int
+    clf_epochs: int
+    train_size: int
+    eval_size: int
+    seeds: tuple[int, ...]
+
+
+PROFILES = {
+    "full": Profile("full", ae_epochs=30, clf_epochs=20, train_size=50_000, eval_size=10_000, seeds=(0, 1, 2)),
+    "quick": Profile("quick", ae_epochs=4, clf_epochs=4, train_size=20_000, eval_size=10_000, seeds=(0,)),
+    "smoke": Profile("smoke", ae_epochs=1, clf_epochs=1, train_size=1_000, eval_size=500, seeds=(0,)),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The named profile; an unknown name raises ConfigError."""
+    if name not in PROFILES:
+        raise ConfigError(f"profile={name!r} is not allowed; allowed: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def make_config(profile: str = "full", model: str = "autoencoder", **overrides) -> Config:
+    """The study's default run of `model`, sized by `profile`, with `overrides` applied and validated."""
+    check_names(overrides)
+    p = get_profile(profile)
+    base = dict(
+        model=model,
+        epochs=p.ae_epochs if model == "autoencoder" else p.clf_epochs,
+        ae_epochs=p.ae_epochs, train_size=p.train_size, eval_size=p.eval_size, seed=p.seeds[0],
+    )
+    return Config(**{**base, **overrides})

@@ -1,0 +1,153 @@
+"""One training loop for both models: in-memory tensors, index-sliced batches, eval-mode metrics per epoch."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import Config
+from .data import FashionMNIST, Split, load_fashion_mnist
+from .models import build_model, count_parameters
+
+EVAL_BATCH = 2_000
+
+
+@dataclass
+class RunResult:
+    """What one training run produced: per-epoch history, final weights, status and metadata."""
+
+    config: Config
+    history: dict[str, list[float]]
+    status: str  # "ok" or "diverged"
+    state: dict = field(repr=False)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    def model(self) -> nn.Module:
+        """The trained model, on the CPU, in eval mode."""
+        model = build_model(self.config.replace(encoder="scratch") if self.config.model == "classifier"
+                            else self.config)
+        model.load_state_dict(self.state)
+        return model.eval()
+
+    def encoder_state(self) -> dict:
+        return {k.removeprefix("encoder."): v for k, v in self.state.items() if k.startswith("encoder.")}
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def make_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr)
+    return torch.optim.SGD(params, lr=cfg.lr)
+
+
+def loss_fn(cfg: Config) -> nn.Module:
+    return nn.MSELoss() if cfg.model == "autoencoder" else nn.CrossEntropyLoss()
+
+
+def _layout(cfg: Config, x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, cfg: Config, dropout: bool = False) -> dict[str, float]:
+    """Mean loss (and accuracy for the classifier) over a split; eval mode unless `dropout` asks for the
+    study's way of measuring (the model left in training mode, dropout on)."""
+    was_training = model.training
+    model.train(dropout)
+    criterion = loss_fn(cfg)
+    total, correct = 0.0, 0
+    for i in range(0, len(split), EVAL_BATCH):
+        x = _layout(cfg, split.x[i:i + EVAL_BATCH])
+        out = model(x)
+        target = x if cfg.model == "autoencoder" else split.y[i:i + EVAL_BATCH]
+        total += criterion(out, target).item() * len(x)
+        if cfg.model == "classifier":
+            correct += (out.argmax(1) == target).sum().item()
+    model.train(was_training)
+    result = {"loss": total / len(split)}
+    if cfg.model == "classifier":
+        result["acc"] = correct / len(split)
+    return result
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
+    """Model outputs for x in eval mode: reconstructions or logits."""
+    model.eval()
+    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | None = None,
+        device: torch.device | None = None, progress: bool = True) -> RunResult:
+    """Train one run from its config; a non-finite training loss stops it early, marked diverged."""
+    device = device or pick_device()
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    data = data or load_fashion_mnist(cfg.train_size, cfg.eval_size)
+    train, val, test = (s.to(device) for s in (data.train, data.val, data.test))
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, encoder_state).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(cfg, model.parameters())
+    criterion = loss_fn(cfg)
+    shuffle = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    names = ["train_loss", "val_loss", "test_loss"] + (
+        ["val_acc", "test_acc"] if cfg.model == "classifier" else ["test_loss_dropout"])
+    history: dict[str, list[float]] = {k: [] for k in names + ["epoch_seconds"]}
+    status, start = "ok", time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=cfg.label(), unit="epoch", disable=not progress, mininterval=1)
+    for _ in bar:
+        t0 = time.perf_counter()
+        model.train()
+        total = torch.zeros((), device=device)
+        for idx in torch.randperm(len(train), generator=shuffle).to(device).split(cfg.batch_size):
+            x = _layout(cfg, train.x[idx])
+            out = model(x)
+            loss = criterion(out, x if cfg.model == "autoencoder" else train.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+        train_loss = total.item() / len(train)
+        if not math.isfinite(train_loss):
+            status = "diverged"
+            break
+        v, t = evaluate(model, val, cfg), evaluate(model, test, cfg)
+        row = {"train_loss": train_loss, "val_loss": v["loss"], "test_loss": t["loss"]}
+        if cfg.model == "classifier":
+            row |= {"val_acc": v["acc"], "test_acc": t["acc"]}
+        else:
+            row["test_loss_dropout"] = evaluate(model, test, cfg, dropout=True)["loss"]
+        row["epoch_seconds"] = time.perf_counter() - t0
+        for k, value in row.items():
+            history[k].append(value)
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{v['loss']:.4f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+    meta = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "wall_seconds": seconds,
+        "epochs_run": len(history["train_loss"]),
+        "parameters": count_parameters(model),
+        "trainable_parameters": count_parameters(model, trainable_only=True),
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return RunResult(cfg, history, status, state, meta)
