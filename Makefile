@@ -13,7 +13,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JUPYTER := $(VENV)/bin/jupyter
-OUT := reports/$(PROFILE)
+REPORTS ?= reports
+OUT := $(REPORTS)/$(PROFILE)
 # a notebook re-run with PARAMS goes to custom/, so the report's own pages keep the study's settings
 NBOUT := $(if $(strip $(PARAMS)),$(OUT)/custom,$(OUT))
 LIB := $(wildcard fmnist_lib/*.py)
@@ -29,6 +30,7 @@ PAGES := $(addprefix $(OUT)/,$(addsuffix .html,$(NOTEBOOKS)))
 nb_src = notebooks/$(if $(filter sweep-%,$1),sweep,$1).ipynb
 nb_args = -p profile $(PROFILE) $(if $(filter sweep-%,$1),-p sweep $(patsubst sweep-%,%,$1))
 export PYTHONUNBUFFERED := 1
+export FMNIST_REPORTS := $(abspath $(REPORTS))
 
 .PHONY: help setup data runs report test bench lab clean clean-runs $(NOTEBOOKS) summary
 
@@ -105,7 +107,7 @@ lab: setup
 
 ## clean: remove the executed notebooks and rendered reports (keeps the run cache)
 clean:
-	rm -rf reports/*/
+	rm -rf $(REPORTS)/*/
 
 ## clean-runs: remove the run cache (everything will be re-trained)
 clean-runs:

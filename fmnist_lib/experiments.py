@@ -67,9 +67,15 @@ def resolve_seeds(profile: str, seeds=None) -> tuple[int, ...]:
                       f"integers >= 0")
 
 
-def sweep_configs(name: str, profile: str, values=None, seeds=None, **overrides) -> dict:
-    """{value: [Config per seed]} for a sweep; `values` replaces the study's list, validated here."""
+def sweep_configs(name: str, profile: str, values=None, seeds=None, overrides=None) -> dict:
+    """{value: [Config per seed]} for a sweep; `values` replaces the study's list and `overrides` (a mapping
+    of config fields) changes the other settings of every run; both are validated here."""
     sweep = get_sweep(name)
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"overrides={overrides!r} is not a mapping; allowed: config fields and values, "
+                          f"e.g. {{optimizer: sgd}}")
     if values is None:
         values = sweep.values
     if not isinstance(values, (list, tuple)):

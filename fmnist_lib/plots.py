@@ -21,7 +21,7 @@ NAMES = {"train_loss": "train", "val_loss": "validation", "test_loss": "test",
 def _band(ax, group: Group, metric: str, label: str, **style):
     mean, std = group.curve(metric)
     epochs = np.arange(1, len(mean) + 1)
-    line, = ax.plot(epochs, mean, label=label, **style)
+    line, = ax.plot(epochs, mean, label=label, marker="o" if len(mean) <= 12 else None, markersize=3, **style)
     if len(group.runs) > 1:
         ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     if group.diverged and len(mean):

@@ -56,18 +56,29 @@ def environment() -> dict:
 
 
 def runs_table(groups_by_experiment: dict) -> pd.DataFrame:
-    """One row per distinct run across experiments: key, label, epochs, device, threads, seconds."""
+    """One row per distinct run across experiments: key, config, epochs, status, seconds and where it ran."""
     rows = {}
     for groups in groups_by_experiment.values():
         for g in groups.values():
             for r in g.runs:
                 rows[r.config.key()] = {
                     "run": r.config.key(), "config": r.config.label(), "epochs": r.meta["epochs_run"],
-                    "status": r.status, "device": r.meta["device"], "threads": r.meta["threads"],
-                    "channels_last": r.config.channels_last, "parameters": r.meta["parameters"],
-                    "trainable": r.meta["trainable_parameters"], "seconds": round(r.meta["wall_seconds"], 1),
+                    "status": r.status, "seconds": round(r.meta["wall_seconds"], 1), "device": r.meta["device"],
+                    "threads": r.meta["threads"], "channels_last": r.config.channels_last,
                 }
     return pd.DataFrame(list(rows.values()))
+
+
+def runs_summary(runs: pd.DataFrame) -> dict:
+    """Totals and the settings shared by the runs of a report (device, threads, layout)."""
+    def values(column):
+        return ", ".join(str(v) for v in sorted(runs[column].unique(), key=str))
+    return {
+        "training runs": len(runs), "epochs trained": int(runs.epochs.sum()),
+        "training compute (s)": round(float(runs.seconds.sum())), "diverged runs": int((runs.status != "ok").sum()),
+        "training device": values("device"), "torch threads per run": values("threads"),
+        "channels_last": values("channels_last"),
+    }
 
 
 def notebook_timings(report_dir: Path) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import Config
 from .data import FashionMNIST, Split, load_fashion_mnist
@@ -91,6 +91,22 @@ def predict(model: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH) -> torch
     return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Module, train: Split, cfg: Config,
+                shuffle: torch.Generator) -> float:
+    """One pass over `train` in shuffled batches sliced from the in-memory tensors; the mean training loss."""
+    model.train()
+    total = torch.zeros((), device=train.x.device)  # summed on the device: no sync per batch
+    for idx in torch.randperm(len(train), generator=shuffle).to(train.x.device).split(cfg.batch_size):
+        x = _layout(cfg, train.x[idx])
+        out = model(x)
+        loss = criterion(out, x if cfg.model == "autoencoder" else train.y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(idx)
+    return total.item() / len(train)
+
+
 def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | None = None,
         device: torch.device | None = None, progress: bool = True) -> RunResult:
     """Train one run from its config; a non-finite training loss stops it early, marked diverged."""
@@ -113,17 +129,7 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
     bar = tqdm(range(cfg.epochs), desc=cfg.label(), unit="epoch", disable=not progress, mininterval=1)
     for _ in bar:
         t0 = time.perf_counter()
-        model.train()
-        total = torch.zeros((), device=device)
-        for idx in torch.randperm(len(train), generator=shuffle).to(device).split(cfg.batch_size):
-            x = _layout(cfg, train.x[idx])
-            out = model(x)
-            loss = criterion(out, x if cfg.model == "autoencoder" else train.y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
-        train_loss = total.item() / len(train)
+        train_loss = train_epoch(model, opt, criterion, train, cfg, shuffle)
         if not math.isfinite(train_loss):
             status = "diverged"
             break

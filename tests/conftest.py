@@ -1,0 +1,36 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty run cache and reports folder."""
+    monkeypatch.setenv("FMNIST_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("FMNIST_REPORTS", str(tmp_path / "reports"))
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def tiny_data():
+    """A synthetic stand-in with the real shapes, for unit tests only (never for results)."""
+    from fmnist_lib.data import FashionMNIST, Split
+
+    g = torch.Generator().manual_seed(0)
+
+    def split(n):
+        return Split(torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g))
+
+    return FashionMNIST(split(200), split(50), split(50), md5={})
+
+
+def run_py(*args, env=None, cwd=ROOT, timeout=600):
+    """Run the venv's python with args; returns CompletedProcess with text output."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)

@@ -1,0 +1,61 @@
+import pytest
+
+from fmnist_lib.config import Config, ConfigError, make_config
+
+
+def test_defaults_are_the_studys():
+    cfg = Config()
+    assert (cfg.n, cfg.lr, cfg.dropout, cfg.batch_size, cfg.optimizer, cfg.activation, cfg.epochs) == \
+        (64, 1e-3, 0.2, 100, "adam", "sigmoid", 30)
+    assert make_config("full", "classifier").epochs == 20
+
+
+@pytest.mark.parametrize("field, value, allowed", [
+    ("dropout", 1.5, "[0, 1)"), ("dropout", -0.1, "[0, 1)"), ("dropout", 1.0, "[0, 1)"),
+    ("lr", 0.0, "> 0"), ("lr", -1e-3, "> 0"), ("n", 0, "[1, 784]"), ("n", 1000, "[1, 784]"),
+    ("batch_size", 0, ">= 1"), ("epochs", 0, ">= 1"), ("optimizer", "rmsprop", "adam, sgd"),
+    ("activation", "tanh", "sigmoid, relu"), ("epochs", "abc", "int"), ("n", 64.5, "int"),
+    ("encoder", "pretrained", "scratch"), ("head", "softmax", "relu, linear"),
+])
+def test_bad_values_name_field_value_and_allowed(field, value, allowed):
+    with pytest.raises(ConfigError) as err:
+        Config(**{field: value})
+    message = str(err.value)
+    assert field in message and repr(value) in message and allowed in message
+    assert "\n" not in message
+
+
+def test_unknown_field_is_refused():
+    with pytest.raises(ConfigError, match="unknown config field 'learning_rate'"):
+        Config().replace(learning_rate=0.1)
+    with pytest.raises(ConfigError, match="unknown config field 'drop'"):
+        make_config("smoke", drop=0.1)
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ConfigError, match="profile='fast'.*full, quick, smoke"):
+        make_config("fast")
+
+
+def test_int_lr_is_accepted_as_float():
+    assert Config(lr=1).lr == 1.0 and isinstance(Config(lr=1).lr, float)
+
+
+def test_key_is_stable_and_ignores_fields_that_do_not_apply():
+    a = Config(model="autoencoder")
+    assert a.key() == Config(model="autoencoder").key()
+    assert a.key() == a.replace(head="linear", encoder="random-frozen").key()  # classifier-only fields
+    assert a.key() != a.replace(lr=1e-2).key()
+    assert a.key() != a.replace(seed=1).key()
+    c = Config(model="classifier")
+    assert c.key() == c.replace(activation="relu", ae_epochs=3).key()  # scratch: no autoencoder involved
+    p = c.replace(encoder="pretrained-frozen")
+    assert p.key() != p.replace(ae_epochs=3).key()
+
+
+def test_autoencoder_config_of_a_classifier_shares_n_dropout_seed_and_data():
+    c = make_config("smoke", "classifier", n=32, dropout=0.1, seed=2, encoder="pretrained-frozen")
+    ae = c.autoencoder_config()
+    assert (ae.model, ae.n, ae.dropout, ae.seed, ae.train_size, ae.epochs) == \
+        ("autoencoder", 32, 0.1, 2, c.train_size, c.ae_epochs)
+    assert ae.key() == make_config("smoke", "autoencoder", n=32, dropout=0.1, seed=2).key()
