@@ -37,8 +37,12 @@ class CorruptEntry(ValueError):
     """A cache entry that exists but cannot be trusted."""
 
 
+def _root(root) -> Path:
+    return Path(root) if root else runs_dir()
+
+
 def entry_dir(cfg: Config, root: Path | None = None) -> Path:
-    return (root or runs_dir()) / cfg.key()
+    return _root(root) / cfg.key()
 
 
 def sha256(path: Path) -> str:
@@ -47,7 +51,7 @@ def sha256(path: Path) -> str:
 
 def save(result: RunResult, root: Path | None = None) -> Path:
     """Write a finished run atomically: a temporary folder renamed into place."""
-    root = root or runs_dir()
+    root = _root(root)
     final = entry_dir(result.config, root)
     (root / ".tmp").mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}-", dir=root / ".tmp"))
@@ -97,7 +101,7 @@ def load(cfg: Config, root: Path | None = None) -> RunResult:
 @contextlib.contextmanager
 def locked(cfg: Config, root: Path | None = None):
     """Hold the per-run lock; waits while another process trains the same run."""
-    locks = (root or runs_dir()) / ".locks"
+    locks = _root(root) / ".locks"
     locks.mkdir(parents=True, exist_ok=True)
     with open(locks / f"{cfg.key()}.lock", "w") as fh:
         try:
@@ -134,7 +138,7 @@ def get_run(cfg: Config, train: bool = True, root: Path | None = None, progress:
         result = _try_load(cfg, root)  # another process may have finished it while we waited
         if result is not None:
             return result
-        for stale in ((root or runs_dir()) / ".tmp").glob(f"{cfg.key()}-*"):
+        for stale in (_root(root) / ".tmp").glob(f"{cfg.key()}-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed run of this key
         encoder = get_run(cfg.autoencoder_config(), root=root, progress=progress).encoder_state() \
             if cfg.pretrained else None

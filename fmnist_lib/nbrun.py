@@ -8,6 +8,7 @@ notebook that ran to the end (it is written beside OUT and renamed into place).
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from pathlib import Path
@@ -68,6 +69,29 @@ def check_parameters(notebook: str, params: dict) -> None:
     for name in params:
         if name not in declared:
             raise UsageError(f"unknown parameter {name!r} for {notebook}; allowed: {', '.join(declared)}")
+
+
+def check_injected(history: list[str]) -> None:
+    """Inside a notebook: refuse parameter names that papermill injected but the parameters cell does not declare.
+
+    `history` is IPython's `In`. papermill's injected cell starts with '# Parameters' and runs right after the
+    notebook's own parameters cell; papermill itself only warns on such a name. With no injected cell
+    (interactive use) this does nothing.
+    """
+    from .config import ConfigError
+
+    cells = [c for c in history if c.strip()]
+    for before, cell in zip(cells, cells[1:]):
+        if cell.startswith("# Parameters\n"):
+            declared = _assigned(before)
+            for name in _assigned(cell):
+                if name not in declared:
+                    raise ConfigError(f"unknown parameter {name!r}; allowed: {', '.join(declared)}")
+
+
+def _assigned(source: str) -> list[str]:
+    return [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)]
 
 
 def run(notebook: str, output: str, params: dict) -> None:

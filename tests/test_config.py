@@ -59,3 +59,13 @@ def test_autoencoder_config_of_a_classifier_shares_n_dropout_seed_and_data():
     assert (ae.model, ae.n, ae.dropout, ae.seed, ae.train_size, ae.epochs) == \
         ("autoencoder", 32, 0.1, 2, c.train_size, c.ae_epochs)
     assert ae.key() == make_config("smoke", "autoencoder", n=32, dropout=0.1, seed=2).key()
+
+
+def test_check_injected_compares_papermills_cell_with_the_parameters_cell():
+    from fmnist_lib.nbrun import check_injected
+
+    params = 'profile = "full"  # comment\nvalues = None'
+    check_injected(["", "import x", params, "# Parameters\nprofile = \"smoke\"\n", "run()"])
+    check_injected(["", params, "run()"])  # interactive: nothing injected
+    with pytest.raises(ConfigError, match="unknown parameter 'valuez'; allowed: profile, values"):
+        check_injected(["", params, "# Parameters\nvaluez = [1]\n"])
