@@ -30,6 +30,7 @@ PAGES := $(addprefix $(OUT)/,$(addsuffix .html,$(NOTEBOOKS)))
 nb_src = notebooks/$(if $(filter sweep-%,$1),sweep,$1).ipynb
 nb_args = -p profile $(PROFILE) $(if $(filter sweep-%,$1),-p sweep $(patsubst sweep-%,%,$1))
 export PYTHONUNBUFFERED := 1
+export FMNIST_WORKERS := $(WORKERS)
 export FMNIST_REPORTS := $(abspath $(REPORTS))
 
 .PHONY: help setup data runs report test bench lab clean clean-runs $(NOTEBOOKS) summary
@@ -56,7 +57,7 @@ setup: $(STAMP_KERNEL) data
 data: $(STAMP_VENV)
 	$(PY) -m fmnist_lib.data fetch
 
-## runs: train every run the report needs, $(WORKERS) processes in parallel, through the run cache
+## runs: train every run the report needs, WORKERS processes in parallel (default: one per core)
 runs: $(OUT)/.runs
 $(OUT)/.runs: $(LIB) | setup
 	mkdir -p $(OUT)
@@ -82,7 +83,7 @@ $(OUT)/report.pdf: $(OUT)/report.html
 report: $(OUT)/report.html $(OUT)/report.pdf $(PAGES)
 	@echo "report: $(OUT)/report.html $(OUT)/report.pdf"
 
-## autoencoder, comparison, confusion, sweep-<name>: re-run one notebook (PARAMS: overrides)
+## <notebook>: re-run one notebook with PARAMS: autoencoder comparison confusion sweep-<sweep>
 $(NOTEBOOKS): setup
 	$(PY) -m fmnist_lib.nbrun $(call nb_src,$@) $(NBOUT)/$@.ipynb $(call nb_args,$@) $(PARAMS)
 	$(JUPYTER) nbconvert --to html --log-level ERROR --output-dir $(NBOUT) $(NBOUT)/$@.ipynb
@@ -93,7 +94,7 @@ summary: setup
 	$(JUPYTER) nbconvert --to html --no-input --log-level ERROR --output-dir $(OUT) $(OUT)/report.ipynb
 	$(PY) -m fmnist_lib.render $(OUT)/report.html $(OUT)/report.pdf
 
-## test: run the test suite (unit tests, then the real data and the smoke report)
+## test: the test suite: unit tests, the real data, every notebook on the smoke profile
 test: setup
 	$(PY) -m pytest
 

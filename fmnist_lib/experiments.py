@@ -82,9 +82,12 @@ def sweep_configs(name: str, profile: str, values=None, seeds=None, overrides=No
         raise ConfigError(f"values={values!r} is not a list; allowed: a non-empty list of {sweep.param} values")
     if len(values) == 0:
         raise ConfigError(f"values=[] is empty; allowed: a non-empty list of {sweep.param} values")
+    for name in (sweep.param, "seed", "model"):
+        if name in overrides:
+            raise ConfigError(f"overrides may not set {name!r}; allowed: other config fields (use values or seeds)")
     seeds = resolve_seeds(profile, seeds)
-    return {v: [make_config(profile, sweep.model, **dict(sweep.fixed), **overrides, **{sweep.param: v}, seed=s)
-                for s in seeds]
+    settings = {**dict(sweep.fixed), **overrides}  # overrides win over the sweep's fixed settings
+    return {v: [make_config(profile, sweep.model, **settings, **{sweep.param: v}, seed=s) for s in seeds]
             for v in values}
 
 

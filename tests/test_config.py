@@ -69,3 +69,21 @@ def test_check_injected_compares_papermills_cell_with_the_parameters_cell():
     check_injected(["", params, "run()"])  # interactive: nothing injected
     with pytest.raises(ConfigError, match="unknown parameter 'valuez'; allowed: profile, values"):
         check_injected(["", params, "# Parameters\nvaluez = [1]\n"])
+
+
+def test_sweep_configs_validate_values_and_overrides():
+    from fmnist_lib.experiments import sweep_configs
+
+    groups = sweep_configs("classifier-lr", "smoke", values=[1e-3, 1e-2], seeds=2,
+                           overrides={"optimizer": "sgd", "encoder": "scratch"})
+    assert list(groups) == [1e-3, 1e-2] and [c.seed for c in groups[1e-3]] == [0, 1]
+    assert all(c.optimizer == "sgd" and c.encoder == "scratch" and c.model == "classifier"
+               for cfgs in groups.values() for c in cfgs)
+    assert sweep_configs("classifier-lr", "smoke")[1e-3][0].encoder == "pretrained-frozen"
+    for kwargs, message in [({"values": []}, r"values=\[\] is empty"), ({"values": "abc"}, "is not a list"),
+                            ({"overrides": {"lr": 1.0}}, "may not set 'lr'"),
+                            ({"overrides": {"momentum": 0.9}}, "unknown config field 'momentum'"),
+                            ({"overrides": [1]}, "is not a mapping"), ({"seeds": 0}, "seeds=0 is out of range"),
+                            ({"values": [1e-3, -1.0]}, "lr=-1.0 is out of range")]:
+        with pytest.raises(ConfigError, match=message):
+            sweep_configs("classifier-lr", "smoke", **kwargs)

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -21,9 +22,9 @@ def make(*args, env_dir, timeout=900):
 
 @pytest.fixture(scope="module")
 def smoke_report(tmp_path_factory):
-    """`make report PROFILE=smoke` from an empty run cache."""
+    """`make -j2 report PROFILE=smoke` from an empty run cache."""
     base = tmp_path_factory.mktemp("smoke")
-    result = make("report", env_dir=base)
+    result = make("-j2", "report", env_dir=base)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return base
 
@@ -69,7 +70,7 @@ def test_second_make_report_trains_and_executes_nothing(smoke_report):
     assert "nbconvert" not in result.stdout and "fmnist_lib.render" not in result.stdout
 
 
-@pytest.mark.parametrize("target, params, expected", [
+BAD_PARAMETERS = [
     ("sweep-autoencoder-lr", "-p foo 1", "unknown parameter 'foo'"),
     ("autoencoder", "-p epoch 3", "unknown parameter 'epoch'"),
     ("autoencoder", "-p epochs abc", "epochs='abc' has type str"),
@@ -84,15 +85,35 @@ def test_second_make_report_trains_and_executes_nothing(smoke_report):
     ("sweep-classifier-batch_size", "-y 'values: [0]'", "batch_size=0 is out of range"),
     ("sweep-autoencoder-lr", "-p sweep autoencoder-momentum", "sweep='autoencoder-momentum' is not allowed"),
     ("comparison", "-p profile fast", "profile='fast' is not allowed"),
-])
-def test_bad_parameters_fail_before_training_with_one_line(tmp_path, target, params, expected):
-    result = make(target, f"PARAMS={params}", env_dir=tmp_path)
+    ("comparison", "-p seeds 0", "seeds=0 is out of range"),
+    ("sweep-autoencoder-lr", "-y 'overrides: {lr: 1}'", "overrides may not set 'lr'"),
+    ("sweep-autoencoder-lr", "-y 'overrides: {momentum: 0.9}'", "unknown config field 'momentum'"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_parameter_runs(tmp_path_factory):
+    """Every bad-parameter make invocation, run four at a time (each starts a kernel), each with its own folders."""
+    def attempt(case):
+        target, params, _ = case
+        env_dir = tmp_path_factory.mktemp("bad")
+        return env_dir, make(target, f"PARAMS={params}", env_dir=env_dir)
+
+    with ThreadPoolExecutor(4) as pool:
+        return dict(zip(range(len(BAD_PARAMETERS)), pool.map(attempt, BAD_PARAMETERS)))
+
+
+@pytest.mark.parametrize("case", range(len(BAD_PARAMETERS)), ids=[f"{t} {p}" for t, p, _ in BAD_PARAMETERS])
+def test_bad_parameters_fail_before_training_with_one_line(bad_parameter_runs, case):
+    env_dir, result = bad_parameter_runs[case]
+    expected = BAD_PARAMETERS[case][2]
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
-    assert not (tmp_path / "runs").exists() or not [p for p in (tmp_path / "runs").iterdir()
-                                                    if not p.name.startswith(".")]
-    assert not list((tmp_path / "reports").rglob("*.ipynb")) and not list((tmp_path / "reports").rglob("*.html"))
+    runs = env_dir / "runs"
+    assert not runs.exists() or not [p for p in runs.iterdir() if not p.name.startswith(".")]
+    reports = env_dir / "reports"
+    assert not list(reports.rglob("*.ipynb")) and not list(reports.rglob("*.html"))
 
 
 def test_papermill_directly_also_refuses_out_of_range_values(tmp_path):
