@@ -5,6 +5,7 @@
 (b) project: fmnist_lib.train.train_epoch on in-memory tensors with index-sliced batches, the library's model
     (pool before ReLU: the same function, fewer elements; a cheaper dropout mask; channels_last).
 Both at the same thread count, same batch size, same optimizer. Images/s are medians of several repetitions.
+Evaluation (images/s over the 10k test set): a DataLoader of 1000 under no_grad against fmnist_lib.train.evaluate.
 Achieved GFLOP/s = counted FLOPs per image (torch's FlopCounterMode, forward + backward) x images/s, beside the
 machine's measured float32 matmul and convolution rates. Usage: python benchmarks/bench.py [--reps 3]
 """
@@ -81,6 +82,22 @@ def project_images_per_s(model_name: str, images: int, device: torch.device, thr
     return images / (time.perf_counter() - start)
 
 
+def usual_eval_images_per_s(model_name: str, device: torch.device) -> float:
+    """Evaluation as commonly written: the test set through a DataLoader of 1000, eval mode, no_grad."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    ds = datasets.FashionMNIST(str(data_root()), train=False, download=False, transform=transforms.ToTensor())
+    model = usual_model(model_name).to(device).eval()
+    criterion = nn.MSELoss() if model_name == "autoencoder" else nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    with torch.no_grad():
+        for x, y in DataLoader(ds, batch_size=1000):
+            x, y = x.to(device), y.to(device)
+            criterion(model(x), x if model_name == "autoencoder" else y).item()
+    return len(ds) / (time.perf_counter() - start)
+
+
 def eval_images_per_s(model_name: str, device: torch.device) -> float:
     cfg = Config(model=model_name)
     model = build_model(cfg).to(device).to(memory_format=torch.channels_last)
@@ -149,7 +166,7 @@ def main() -> int:
     if device.type == "cpu":
         print(f"measured peak: matmul {mm:.0f} GFLOP/s, convolution {cv:.0f} GFLOP/s (float32)")
     header = f"{'model':12s} {'usual img/s':>12s} {'project img/s':>14s} {'ratio':>6s} {'usual GF/s':>11s} " \
-             f"{'project GF/s':>13s} {'eval img/s':>11s}"
+             f"{'project GF/s':>13s} {'eval usual':>11s} {'eval project':>13s}"
     if device.type == "cpu" and args.threads > 1:
         header += f" {args.threads}x1-thread procs img/s"
     print(header)
@@ -157,9 +174,10 @@ def main() -> int:
         fpi = flops_per_image(model_name)
         a = median(lambda: usual_images_per_s(model_name, args.images, device), args.reps)
         b = median(lambda: project_images_per_s(model_name, args.images, device, args.threads), args.reps)
+        ea = median(lambda: usual_eval_images_per_s(model_name, device), args.reps)
         e = median(lambda: eval_images_per_s(model_name, device), args.reps)
         line = (f"{model_name:12s} {a:12.0f} {b:14.0f} {b / a:6.2f} {a * fpi / 1e9:11.1f} {b * fpi / 1e9:13.1f} "
-                f"{e:11.0f}")
+                f"{ea:11.0f} {e:13.0f}")
         if device.type == "cpu" and args.threads > 1:
             torch.set_num_threads(args.threads)
             line += f" {parallel_images_per_s(model_name, args.images, args.threads):12.0f}"

@@ -15,7 +15,13 @@ from .config import Config
 from .data import FashionMNIST, Split, load_fashion_mnist
 from .models import build_model, count_parameters
 
-EVAL_BATCH = 2_000
+# Images per evaluation batch. On this project's 2-core CPU, 500 evaluated ~1.7x faster than 2000 (activations that
+# stay in cache); a GPU wants large batches.
+EVAL_BATCH = {"cpu": 500, "cuda": 4096}
+
+
+def _eval_batch(x: torch.Tensor) -> int:
+    return EVAL_BATCH.get(x.device.type, 500)
 
 
 @dataclass
@@ -70,11 +76,11 @@ def evaluate(model: nn.Module, split: Split, cfg: Config, dropout: bool = False)
     was_training = model.training
     model.train(dropout)
     criterion = loss_fn(cfg)
-    total, correct = 0.0, 0
-    for i in range(0, len(split), EVAL_BATCH):
-        x = _layout(cfg, split.x[i:i + EVAL_BATCH])
+    total, correct, batch = 0.0, 0, _eval_batch(split.x)
+    for i in range(0, len(split), batch):
+        x = _layout(cfg, split.x[i:i + batch])
         out = model(x)
-        target = x if cfg.model == "autoencoder" else split.y[i:i + EVAL_BATCH]
+        target = x if cfg.model == "autoencoder" else split.y[i:i + batch]
         total += criterion(out, target).item() * len(x)
         if cfg.model == "classifier":
             correct += (out.argmax(1) == target).sum().item()
@@ -86,9 +92,10 @@ def evaluate(model: nn.Module, split: Split, cfg: Config, dropout: bool = False)
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Model outputs for x in eval mode: reconstructions or logits."""
     model.eval()
+    batch = _eval_batch(x)
     return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
