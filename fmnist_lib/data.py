@@ -184,6 +184,12 @@ def load_fashion_mnist(train_size: int | None = None, eval_size: int | None = No
     return data
 
 
+def examples_per_class(split: Split, k: int = 1) -> Split:
+    """The first k images of each class, in class order (for reconstruction grids)."""
+    idx = torch.cat([torch.nonzero(split.y == c).flatten()[:k] for c in range(len(CLASSES))])
+    return Split(split.x[idx], split.y[idx])
+
+
 def main(argv=None) -> int:
     """`python -m fmnist_lib.data [fetch|verify]`: obtain or check the data, one line on error."""
     cmd = (argv or sys.argv[1:] or ["fetch"])[0]
@@ -204,9 +210,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def examples_per_class(split: Split, k: int = 1) -> Split:
-    """The first k images of each class, in class order (for reconstruction grids)."""
-    idx = torch.cat([torch.nonzero(split.y == c).flatten()[:k] for c in range(len(CLASSES))])
-    return Split(split.x[idx], split.y[idx])

@@ -98,13 +98,16 @@ def arm_configs(profile: str, arms: dict = ARMS, seeds=None, **overrides) -> dic
             for name, arm in arms.items()}
 
 
+def report_plan(profile: str) -> dict[str, dict]:
+    """Every experiment the report shows: {experiment: {label: [Config per seed]}}."""
+    plan = {"baseline": {"baseline": baseline_configs(profile)}}
+    plan |= {name: sweep_configs(name, profile) for name in SWEEPS}
+    return plan | {"arms": arm_configs(profile), "heads": arm_configs(profile, HEAD_ABLATION)}
+
+
 def all_configs(profile: str) -> list[Config]:
     """Every run the report of a profile needs (duplicates removed)."""
-    cfgs = [make_config(profile, "autoencoder", seed=s) for s in get_profile(profile).seeds]
-    for name in SWEEPS:
-        cfgs += [c for group in sweep_configs(name, profile).values() for c in group]
-    for arms in (ARMS, HEAD_ABLATION):
-        cfgs += [c for group in arm_configs(profile, arms).values() for c in group]
+    cfgs = [c for groups in report_plan(profile).values() for cfgs in groups.values() for c in cfgs]
     return list({c.key(): c for c in cfgs}.values())
 
 
@@ -176,6 +179,36 @@ def best_value(groups: dict[object, Group], metric: str, higher_is_better: bool 
     return pick(scores, key=scores.get)
 
 
+def baseline_configs(profile: str, model: str = "autoencoder", seeds=None, **overrides) -> list[Config]:
+    """The study's default run of `model` for each seed; overrides left at None keep the profile's value."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return [make_config(profile, model, **overrides, seed=s) for s in resolve_seeds(profile, seeds)]
+
+
+def report_groups(profile: str) -> dict[str, dict[object, Group]]:
+    """Every result the summary report shows, from the cache only; names all missing runs if any are."""
+    plan = report_plan(profile)
+    missing = {c.key(): c for groups in plan.values() for c in missing_runs(groups)}
+    if missing:
+        raise MissingRun(f"{len(missing)} run(s) of profile {profile!r} are not in the cache "
+                         f"(run `make report PROFILE={profile}`): "
+                         + "; ".join(c.label() for c in missing.values()))
+    return {name: collect(groups, train=False) for name, groups in plan.items()}
+
+
+def predictions(group: Group):
+    """(true labels, predicted labels) on the test split, concatenated over the group's seeds."""
+    from .data import load_fashion_mnist
+    from .train import predict
+
+    y_true, y_pred = [], []
+    for r in group.runs:
+        test = load_fashion_mnist(r.config.train_size, r.config.eval_size).test
+        y_true.append(test.y)
+        y_pred.append(predict(r.model(), test.x).argmax(1))
+    return torch.cat(y_true).numpy(), torch.cat(y_pred).numpy()
+
+
 def train_all(profile: str, workers: int | None = None) -> int:
     """Train every run of a profile's report; prints a plan first."""
     cfgs = all_configs(profile)
@@ -197,35 +230,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def baseline_configs(profile: str, model: str = "autoencoder", seeds=None, **overrides) -> list[Config]:
-    """The study's default run of `model` for each seed; overrides left at None keep the profile's value."""
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    return [make_config(profile, model, **overrides, seed=s) for s in resolve_seeds(profile, seeds)]
-
-
-def report_groups(profile: str) -> dict[str, dict[object, Group]]:
-    """Every result the summary report shows, from the cache only; names all missing runs if any are."""
-    plan = {"baseline": {"baseline": baseline_configs(profile)}}
-    plan |= {name: sweep_configs(name, profile) for name in SWEEPS}
-    plan |= {"arms": arm_configs(profile), "heads": arm_configs(profile, HEAD_ABLATION)}
-    missing = {c.key(): c for groups in plan.values() for c in missing_runs(groups)}
-    if missing:
-        raise MissingRun(f"{len(missing)} run(s) of profile {profile!r} are not in the cache "
-                         f"(run `make report PROFILE={profile}`): "
-                         + "; ".join(c.label() for c in missing.values()))
-    return {name: collect(groups, train=False) for name, groups in plan.items()}
-
-
-def predictions(group: Group):
-    """(true labels, predicted labels) on the test split, concatenated over the group's seeds."""
-    from .data import load_fashion_mnist
-    from .train import predict
-
-    y_true, y_pred = [], []
-    for r in group.runs:
-        test = load_fashion_mnist(r.config.train_size, r.config.eval_size).test
-        y_true.append(test.y)
-        y_pred.append(predict(r.model(), test.x).argmax(1))
-    return torch.cat(y_true).numpy(), torch.cat(y_pred).numpy()

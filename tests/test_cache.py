@@ -95,7 +95,9 @@ def test_interrupted_save_leaves_nothing_that_reads_as_complete(tmp_path, tiny_d
 
 
 WORKER = """
-import sys, time
+import signal, sys, time
+# a shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt: restore it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from fmnist_lib import cache
 from fmnist_lib.config import Config
 cfg = Config(model="autoencoder", epochs={epochs}, train_size=1000, eval_size=200)
