@@ -33,7 +33,7 @@ export PYTHONUNBUFFERED := 1
 export FMNIST_WORKERS := $(WORKERS)
 export FMNIST_REPORTS := $(abspath $(REPORTS))
 
-.PHONY: help setup data runs report test bench lab clean clean-runs $(NOTEBOOKS) summary
+.PHONY: help setup data runs report test bench estimate lab clean clean-runs $(NOTEBOOKS) summary
 
 ## help: list the targets (the default)
 help:
@@ -98,9 +98,13 @@ summary: setup
 test: setup
 	$(PY) -m pytest
 
-## bench: training speed of the usual PyTorch loop against the project's, side by side
+## bench: training and evaluation speed of the usual PyTorch loop against the project's, side by side
 bench: setup
 	$(PY) benchmarks/bench.py
+
+## estimate: estimated training wall time of PROFILE here, from short timed runs (about a minute)
+estimate: setup
+	$(PY) benchmarks/estimate.py $(PROFILE) $(WORKERS)
 
 ## lab: open JupyterLab on the notebooks with the `fmnist` kernel
 lab: setup
