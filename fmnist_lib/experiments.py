@@ -22,6 +22,11 @@ class Sweep:
     figure: str  # the study's figure it reproduces
     fixed: tuple = ()  # (field, value) pairs set on every run of the sweep
 
+    @property
+    def metrics(self) -> tuple[str, str, bool]:
+        """(validation metric that chooses, its test counterpart, higher is better)."""
+        return ("val_acc", "test_acc", True) if self.model == "classifier" else ("val_loss", "test_loss", False)
+
 
 PRETRAINED = (("encoder", "pretrained-frozen"),)
 SWEEPS = {
@@ -45,6 +50,9 @@ ARMS = {
 # The head ablation: the study's ReLU on the logits against plain logits, on the two main arms.
 HEAD_ABLATION = {f"{arm} / {head} head": {**ARMS[arm], "head": head}
                  for arm in ("scratch", "pretrained-frozen") for head in ("relu", "linear")}
+# The pairs of arms whose difference the text tests.
+ARM_PAIRS = (("scratch", "pretrained-frozen"), ("pretrained-frozen", "random-frozen"), ("pretrained-finetune", "scratch"))
+HEAD_PAIRS = tuple((f"{arm} / linear head", f"{arm} / relu head") for arm in ("scratch", "pretrained-frozen"))
 
 
 def get_sweep(name: str) -> Sweep:
@@ -207,6 +215,17 @@ def predictions(group: Group):
         y_true.append(test.y)
         y_pred.append(predict(r.model(), test.x).argmax(1))
     return torch.cat(y_true).numpy(), torch.cat(y_pred).numpy()
+
+
+def confusions(groups: dict[object, Group], classes) -> tuple[dict, dict]:
+    """Row-normalized test confusion matrix (counts summed over seeds) and most confused pairs, per group."""
+    from .metrics import confusion, most_confused
+
+    cms, pairs = {}, {}
+    for name, group in groups.items():
+        cms[name] = confusion(*predictions(group))
+        pairs[name] = most_confused(cms[name], classes)
+    return cms, pairs
 
 
 def train_all(profile: str, workers: int | None = None) -> int:

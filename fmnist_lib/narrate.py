@@ -27,7 +27,7 @@ def history_text(group: Group) -> str:
     return (f"After {epochs} epochs ({_seeds({0: group})}) the validation MSE is {mean_std(val)} and the test MSE "
             f"{mean_std(test)}; the validation curve is {still} at the last epoch. Measured the study's way, "
             f"with dropout on, the test MSE is {mean_std(drop)}: {gap:+.0f}% against the honest, eval-mode figure, "
-            f"so the study's test curve overstated the reconstruction error.")
+            f"so the study's way {'overstated' if gap > 0 else 'understated'} the reconstruction error.")
 
 
 def sweep_text(groups: dict[object, Group], param: str, metric: str, higher_is_better: bool,
