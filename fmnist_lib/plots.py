@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import matplotlib
 
-matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://", "nbagg")) else None
+if not matplotlib.get_backend().lower().startswith(("module://", "nbagg")):
+    matplotlib.use("Agg")  # scripts and tests draw off-screen; notebooks keep their inline backend
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,0 +1,49 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from fmnist_lib import narrate, plots
+from fmnist_lib.config import Config
+from fmnist_lib.experiments import Group, summary_table
+from fmnist_lib.train import RunResult
+
+
+def run(seed, losses, status="ok"):
+    h = {"train_loss": losses, "val_loss": losses, "test_loss": losses, "test_loss_dropout": [v * 1.2 for v in losses]}
+    return RunResult(Config(seed=seed), h, status, state={}, meta={"wall_seconds": 1.0})
+
+
+def sweep():
+    return {0.001: Group(0.001, [run(0, [0.05, 0.03]), run(1, [0.06, 0.031])]),
+            0.1: Group(0.1, [run(0, [0.2], "diverged"), run(1, [0.2, 0.19])])}
+
+
+def test_curves_band_over_seeds_and_stop_at_the_shortest_seed():
+    mean, std = sweep()[0.001].curve("val_loss")
+    assert np.allclose(mean, [0.055, 0.0305]) and np.allclose(std, np.std([[0.05, 0.03], [0.06, 0.031]], 0, ddof=1))
+    mean, _ = sweep()[0.1].curve("val_loss")
+    assert len(mean) == 1
+    assert np.isnan(sweep()[0.1].final("val_loss")[0])
+
+
+def test_plot_functions_return_figures_and_mark_divergence():
+    groups = sweep()
+    for fig in (plots.plot_sweep_curves(groups, "lr"), plots.plot_final(groups, "lr"),
+                plots.plot_history(groups[0.001], ["train_loss", "val_loss", "test_loss_dropout"]),
+                plots.plot_reconstructions(torch.rand(3, 1, 28, 28), torch.rand(3, 1, 28, 28)),
+                plots.plot_confusion(np.eye(10), [str(i) for i in range(10)])):
+        assert isinstance(fig, plt.Figure)
+        plt.close(fig)
+    fig = plots.plot_sweep_curves(groups, "lr")
+    labels = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert "lr=0.1 (diverged)" in labels
+    plt.close(fig)
+
+
+def test_table_and_text_say_what_diverged_and_what_won():
+    groups = sweep()
+    table = summary_table(groups, ["val_loss"])
+    assert table.loc[0.1, "status"] == "diverged" and np.isnan(table.loc[0.1, "val_loss mean"])
+    text = narrate.sweep_text(groups, "lr", "val_loss", False, "test_loss")
+    assert "best lr is **0.001**" in text and "Diverged (loss became non-finite; curves stop there): lr=0.1" in text
+    assert "+20%" in narrate.history_text(groups[0.001]) and "overstated" in narrate.history_text(groups[0.001])
