@@ -1,11 +1,12 @@
 """The study's convolutional autoencoder and classifier.
 
-Encoder (shared): Conv2d(1->16, 3x3) ReLU MaxPool -> Conv2d(16->32, 3x3) ReLU MaxPool -> Linear(32*7*7 -> n) ReLU,
-with dropout after every stage. Decoder: Linear(n -> 32*7*7) ReLU -> ConvTranspose2d(32->16) ReLU ->
+Encoder (shared): Conv2d(1->16, 3x3) MaxPool ReLU -> Conv2d(16->32, 3x3) MaxPool ReLU -> Linear(32*7*7 -> n) ReLU,
+with dropout after every stage. MaxPool before ReLU is the same function as the study's Conv-ReLU-MaxPool (ReLU is
+monotonic, so it commutes with max) on a quarter of the elements. Decoder: Linear(n -> 32*7*7) ReLU -> ConvTranspose2d(32->16) ReLU ->
 ConvTranspose2d(16->1) and the output activation (sigmoid, or relu for the study's sweep), dropout after
 every hidden stage. Classifier: the encoder, then Linear(n -> hidden) ReLU dropout Linear(hidden -> 10),
 with the study's ReLU on the logits (head="relu") or plain logits (head="linear").
-Parameter counts at n=64, hidden=128: encoder 105,216; autoencoder 209,409; classifier 114,826.
+Parameter counts at n=64, hidden=128: encoder 105,216; autoencoder 211,905; classifier 114,826.
 """
 
 from __future__ import annotations
