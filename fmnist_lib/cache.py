@@ -27,6 +27,15 @@ from .paths import runs_dir
 from .train import RunResult, fit
 
 FILES = ("config.json", "history.json", "meta.json", "weights.pt")
+PREDICTIONS = "test_predictions.txt"  # a classifier's final predicted class of each test image, one digit each
+
+
+def encode_predictions(pred: torch.Tensor) -> str:
+    return "".join(map(str, pred.tolist()))
+
+
+def decode_predictions(text: str) -> torch.Tensor:
+    return torch.tensor([int(c) for c in text.strip()], dtype=torch.uint8)
 
 
 class MissingRun(LookupError):
@@ -59,10 +68,12 @@ def save(result: RunResult, root: Path | None = None) -> Path:
         torch.save(result.state, tmp / "weights.pt")
         (tmp / "config.json").write_text(json.dumps(result.config.relevant(), indent=1))
         (tmp / "history.json").write_text(json.dumps({"status": result.status, **result.history}, indent=1))
+        if result.predictions is not None:
+            (tmp / PREDICTIONS).write_text(encode_predictions(result.predictions))
         meta = {**result.meta, "key": final.name, "cache_version": CACHE_VERSION,
                 "weights_sha256": sha256(tmp / "weights.pt")}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        for name in FILES:
+        for name in os.listdir(tmp):
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
         if final.exists():
@@ -91,11 +102,12 @@ def load(cfg: Config, root: Path | None = None) -> RunResult:
         if sha256(path / "weights.pt") != meta["weights_sha256"]:
             raise CorruptEntry("weights.pt does not match its recorded SHA-256 (truncated or altered)")
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        pred = decode_predictions((path / PREDICTIONS).read_text()) if (path / PREDICTIONS).is_file() else None
     except CorruptEntry:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:
         raise CorruptEntry(f"{type(exc).__name__}: {exc}") from exc
-    return RunResult(cfg, history, status, state, meta)
+    return RunResult(cfg, history, status, state, meta, pred)
 
 
 @contextlib.contextmanager
@@ -161,14 +173,16 @@ def default_workers() -> int:
     return int(os.environ.get("FMNIST_WORKERS", os.cpu_count() or 1))
 
 
-def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None) -> list[RunResult]:
-    """All runs of `cfgs`, training the missing ones in parallel processes (autoencoders first)."""
+def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None, priority=None) -> list[RunResult]:
+    """All runs of `cfgs`, training the missing ones in parallel processes: in the order of `priority(cfg)` (a sort
+    key; none by default), then autoencoders, classifiers that need none, pretrained classifiers, longest first."""
     cfgs = list(cfgs)
     missing = list({c.key(): c for c in cfgs if not is_cached(c, root)}.values())
     needed = {c.autoencoder_config().key(): c.autoencoder_config() for c in missing if c.pretrained}
     missing = [c for c in needed.values() if not is_cached(c, root)] + [c for c in missing if c.key() not in needed]
     # longest first, so the last runs to start are short ones; autoencoders before the classifiers
-    missing.sort(key=lambda c: (c.model != "autoencoder", -c.epochs * c.train_size / c.batch_size ** 0.5))
+    missing.sort(key=lambda c: (priority(c) if priority else 0, c.model != "autoencoder", c.pretrained,
+                                -c.epochs * c.train_size / c.batch_size ** 0.5))
     workers = min(workers or default_workers(), len(missing))
     if workers > 1 and not torch.cuda.is_available():
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:

@@ -8,19 +8,21 @@ import json
 from dataclasses import dataclass
 
 # Bump when a change to the code alters what a cached run contains: old entries are then re-trained.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 MODELS = ("autoencoder", "classifier")
 OPTIMIZERS = ("adam", "sgd")
 ACTIVATIONS = ("sigmoid", "relu")
-# scratch: encoder trained with the head; pretrained-frozen: the autoencoder's encoder, fixed (the study's);
-# pretrained-finetune: the autoencoder's encoder, trained further; random-frozen: untrained and fixed (a control).
-ENCODERS = ("scratch", "pretrained-frozen", "pretrained-finetune", "random-frozen")
-# relu: the study's head puts a ReLU on the 10 logits; linear: plain logits.
+# scratch: encoder trained with the head; pretrained-frozen: the autoencoder's encoder, its parameters left out of the
+# optimizer and its dropout on while training (the statement's freezing, the study's arm); pretrained-frozen-eval: the
+# same with the encoder in eval mode (dropout off) while training; pretrained-finetune: the autoencoder's encoder,
+# trained further; random-frozen: untrained, frozen the statement's way (a control).
+ENCODERS = ("scratch", "pretrained-frozen", "pretrained-frozen-eval", "pretrained-finetune", "random-frozen")
+# relu: the statement's head, Linear(n->10) ReLU Dropout on the 10 logits; linear: Linear(n->10) alone.
 HEADS = ("relu", "linear")
 
 # Fields that do not change what a run computes for a given model; left out of its cache key.
-_CLASSIFIER_ONLY = ("encoder", "head", "hidden", "ae_epochs")
+_CLASSIFIER_ONLY = ("encoder", "head", "ae_epochs")
 _AUTOENCODER_ONLY = ("activation",)
 
 
@@ -42,7 +44,6 @@ class Config:
     activation: str = "sigmoid"  # autoencoder output
     encoder: str = "scratch"  # classifier only
     head: str = "relu"  # classifier only
-    hidden: int = 128  # classifier head's hidden layer
     ae_epochs: int = 30  # epochs of the autoencoder that pretrains a classifier's encoder
     seed: int = 0
     train_size: int = 50_000  # images of the 50k training split used
@@ -60,7 +61,7 @@ class Config:
         _check_range("dropout", self.dropout, 0 <= self.dropout < 1, "a number in [0, 1)")
         _check_range("lr", self.lr, self.lr > 0, "a number > 0")
         _check_range("n", self.n, 1 <= self.n <= 784, "an integer in [1, 784]")
-        for name in ("batch_size", "epochs", "ae_epochs", "hidden", "train_size", "eval_size", "threads"):
+        for name in ("batch_size", "epochs", "ae_epochs", "train_size", "eval_size", "threads"):
             value = getattr(self, name)
             _check_range(name, value, value >= 1, "an integer >= 1")
         _check_range("seed", self.seed, self.seed >= 0, "an integer >= 0")
@@ -73,6 +74,11 @@ class Config:
     @property
     def pretrained(self) -> bool:
         return self.model == "classifier" and self.encoder.startswith("pretrained")
+
+    @property
+    def frozen(self) -> bool:
+        """A classifier whose encoder the optimizer does not train."""
+        return self.model == "classifier" and "frozen" in self.encoder
 
     def autoencoder_config(self) -> "Config":
         """The autoencoder whose encoder this classifier starts from (same n, dropout, seed, data, layout)."""
@@ -145,12 +151,15 @@ class Profile:
     train_size: int
     eval_size: int
     seeds: tuple[int, ...]
+    arm_seeds: tuple[int, ...]  # the comparison's classifier arms: the study's main question gets more seeds
 
 
 PROFILES = {
-    "full": Profile("full", ae_epochs=30, clf_epochs=20, train_size=50_000, eval_size=10_000, seeds=(0, 1, 2)),
-    "quick": Profile("quick", ae_epochs=4, clf_epochs=4, train_size=20_000, eval_size=10_000, seeds=(0,)),
-    "smoke": Profile("smoke", ae_epochs=1, clf_epochs=1, train_size=1_000, eval_size=500, seeds=(0,)),
+    "full": Profile("full", ae_epochs=30, clf_epochs=20, train_size=50_000, eval_size=10_000, seeds=(0, 1, 2),
+                    arm_seeds=(0, 1, 2, 3, 4)),
+    "quick": Profile("quick", ae_epochs=4, clf_epochs=4, train_size=20_000, eval_size=10_000, seeds=(0,),
+                     arm_seeds=(0, 1, 2)),
+    "smoke": Profile("smoke", ae_epochs=1, clf_epochs=1, train_size=1_000, eval_size=500, seeds=(0,), arm_seeds=(0,)),
 }
 
 

@@ -44,6 +44,7 @@ SWEEPS = {
 ARMS = {
     "scratch": {"encoder": "scratch"},
     "pretrained-frozen": {"encoder": "pretrained-frozen"},
+    "pretrained-frozen-eval": {"encoder": "pretrained-frozen-eval"},
     "pretrained-finetune": {"encoder": "pretrained-finetune"},
     "random-frozen": {"encoder": "random-frozen"},
 }
@@ -51,7 +52,8 @@ ARMS = {
 HEAD_ABLATION = {f"{arm} / {head} head": {**ARMS[arm], "head": head}
                  for arm in ("scratch", "pretrained-frozen") for head in ("relu", "linear")}
 # The pairs of arms whose difference the text tests.
-ARM_PAIRS = (("scratch", "pretrained-frozen"), ("pretrained-frozen", "random-frozen"), ("pretrained-finetune", "scratch"))
+ARM_PAIRS = (("scratch", "pretrained-frozen"), ("pretrained-frozen-eval", "pretrained-frozen"),
+             ("pretrained-frozen", "random-frozen"), ("pretrained-finetune", "scratch"))
 HEAD_PAIRS = tuple((f"{arm} / linear head", f"{arm} / relu head") for arm in ("scratch", "pretrained-frozen"))
 
 
@@ -61,10 +63,10 @@ def get_sweep(name: str) -> Sweep:
     return SWEEPS[name]
 
 
-def resolve_seeds(profile: str, seeds=None) -> tuple[int, ...]:
-    """The profile's seeds, or `seeds` (a count, or a list of seeds) when given."""
+def resolve_seeds(profile: str, seeds=None, arms: bool = False) -> tuple[int, ...]:
+    """The profile's seeds (of the comparison's arms when `arms`), or `seeds` (a count, or a list) when given."""
     if seeds is None:
-        return get_profile(profile).seeds
+        return get_profile(profile).arm_seeds if arms else get_profile(profile).seeds
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise ConfigError(f"seeds={seeds!r} is out of range; allowed: an integer >= 1 or a list of seeds")
@@ -100,8 +102,8 @@ def sweep_configs(name: str, profile: str, values=None, seeds=None, overrides=No
 
 
 def arm_configs(profile: str, arms: dict = ARMS, seeds=None, **overrides) -> dict:
-    """{arm name: [Config per seed]} for classifier arms."""
-    seeds = resolve_seeds(profile, seeds)
+    """{arm name: [Config per seed]} for classifier arms (the profile's arm seeds unless `seeds` is given)."""
+    seeds = resolve_seeds(profile, seeds, arms=True)
     return {name: [make_config(profile, "classifier", **{**overrides, **arm}, seed=s) for s in seeds]
             for name, arm in arms.items()}
 
@@ -116,6 +118,7 @@ def report_plan(profile: str) -> dict[str, dict]:
 def all_configs(profile: str) -> list[Config]:
     """Every run the report of a profile needs (duplicates removed)."""
     cfgs = [c for groups in report_plan(profile).values() for cfgs in groups.values() for c in cfgs]
+    cfgs += [c.autoencoder_config() for c in cfgs if c.pretrained]  # the autoencoders they start from
     return list({c.key(): c for c in cfgs}.values())
 
 
@@ -229,10 +232,14 @@ def confusions(groups: dict[object, Group], classes) -> tuple[dict, dict]:
 
 
 def train_all(profile: str, workers: int | None = None) -> int:
-    """Train every run of a profile's report; prints a plan first."""
+    """Train every run of a profile's report; prints a plan first. The study's main question (the baseline and
+    the comparison's arms) is trained first, so a run that stops part-way leaves whole experiments behind."""
     cfgs = all_configs(profile)
+    first = {c.key() for name in ("baseline", "arms", "heads") for cs in report_plan(profile)[name].values()
+             for c in cs}
+    first |= {c.autoencoder_config().key() for c in cfgs if c.key() in first and c.pretrained}
     print(f"profile {profile}: {len(cfgs)} runs", file=sys.stderr)
-    ensure_runs(cfgs, workers)
+    ensure_runs(cfgs, workers, priority=lambda c: c.key() not in first)
     return len(cfgs)
 
 

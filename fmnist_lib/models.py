@@ -1,12 +1,19 @@
-"""The study's convolutional autoencoder and classifier.
+"""The study's convolutional autoencoder and classifier, layer for layer as the course's assignment fixes them.
 
-Encoder (shared): Conv2d(1->16, 3x3) MaxPool ReLU -> Conv2d(16->32, 3x3) MaxPool ReLU -> Linear(32*7*7 -> n) ReLU,
-with dropout after every stage. MaxPool before ReLU is the same function as the study's Conv-ReLU-MaxPool (ReLU is
-monotonic, so it commutes with max) on a quarter of the elements. Decoder: Linear(n -> 32*7*7) ReLU -> ConvTranspose2d(32->16) ReLU ->
-ConvTranspose2d(16->1) and the output activation (sigmoid, or relu for the study's sweep), dropout after
-every hidden stage. Classifier: the encoder, then Linear(n -> hidden) ReLU dropout Linear(hidden -> 10),
-with the study's ReLU on the logits (head="relu") or plain logits (head="linear").
-Parameter counts at n=64, hidden=128: encoder 105,216; autoencoder 211,905; classifier 114,826.
+The statement (FaMAF-UNC, Redes Neuronales 2023, Trabajo Final Integrador; ../shared/study/ASSIGNMENT.md):
+
+Encoder: Conv2d(1->16, 3) ReLU Dropout MaxPool(2) -> Conv2d(16->32, 3) ReLU Dropout MaxPool(2) -> Flatten
+Linear(800 -> n) ReLU Dropout. No padding: 28 -> 26 -> 13 -> 11 -> 5, so 32*5*5 = 800 features.
+Decoder: Linear(n -> 800) ReLU Dropout Unflatten(32, 5, 5) -> ConvTranspose2d(32->16, 4, stride 2, output_padding 1)
+ReLU Dropout -> ConvTranspose2d(16->1, 3, stride 2, output_padding 1) and the output activation (Sigmoid; ReLU
+for the study's sweep): 5 -> 13 -> 28.
+Classifier: the encoder, then Linear(n -> 10) ReLU Dropout (head="relu", the statement's), or Linear(n -> 10)
+alone (head="linear", plain logits: the ablation).
+Parameter counts at n=64: encoder 56,064; autoencoder 116,417; classifier 56,714.
+
+A frozen encoder (the statement's "pretrained and frozen") is one whose parameters the optimizer does not get; its
+dropout stays on during training, as the usual model.train() leaves it. freeze_encoder(eval_mode=True) is the
+variant that also switches the encoder's dropout off while training (a fixed feature extractor).
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from torch import nn
 from .config import Config
 
 C1, C2 = 16, 32  # channels of the two convolution blocks
-FEATURES = C2 * 7 * 7  # 1568
+SIDE = 5  # 28 -conv3-> 26 -pool-> 13 -conv3-> 11 -pool-> 5
+FEATURES = C2 * SIDE * SIDE  # 800
 
 
 class Dropout(nn.Module):
@@ -61,8 +69,8 @@ class Encoder(nn.Module):
     def __init__(self, n: int, p: float):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, C1, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(), Dropout(p),  # (B, 16, 14, 14)
-            nn.Conv2d(C1, C2, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(), Dropout(p),  # (B, 32, 7, 7)
+            nn.Conv2d(1, C1, 3), nn.ReLU(), Dropout(p), nn.MaxPool2d(2),  # (B, 16, 26, 26) -> (B, 16, 13, 13)
+            nn.Conv2d(C1, C2, 3), nn.ReLU(), Dropout(p), nn.MaxPool2d(2),  # (B, 32, 11, 11) -> (B, 32, 5, 5)
         )
         self.latent = nn.Sequential(nn.Flatten(), nn.Linear(FEATURES, n), nn.ReLU(), Dropout(p))  # (B, n)
 
@@ -75,9 +83,9 @@ class Decoder(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(n, FEATURES), nn.ReLU(), Dropout(p),
-            nn.Unflatten(1, (C2, 7, 7)),  # (B, 32, 7, 7)
-            nn.ConvTranspose2d(C2, C1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(), Dropout(p),  # 14x14
-            nn.ConvTranspose2d(C1, 1, 3, stride=2, padding=1, output_padding=1),  # (B, 1, 28, 28)
+            nn.Unflatten(1, (C2, SIDE, SIDE)),  # (B, 32, 5, 5)
+            nn.ConvTranspose2d(C2, C1, 4, stride=2, output_padding=1), nn.ReLU(), Dropout(p),  # (B, 16, 13, 13)
+            nn.ConvTranspose2d(C1, 1, 3, stride=2, output_padding=1),  # (B, 1, 28, 28)
             nn.Sigmoid() if activation == "sigmoid" else nn.ReLU(),
         )
 
@@ -96,22 +104,23 @@ class ConvAutoencoder(nn.Module):
 
 
 class Classifier(nn.Module):
-    def __init__(self, n: int = 64, p: float = 0.2, hidden: int = 128, head: str = "relu"):
+    def __init__(self, n: int = 64, p: float = 0.2, head: str = "relu"):
         super().__init__()
         self.encoder = Encoder(n, p)
-        layers = [nn.Linear(n, hidden), nn.ReLU(), Dropout(p), nn.Linear(hidden, 10)]
-        self.head = nn.Sequential(*layers, *([nn.ReLU()] if head == "relu" else []))
-        self.encoder_frozen = False
+        self.head = nn.Sequential(nn.Linear(n, 10), nn.ReLU(), Dropout(p)) if head == "relu" else \
+            nn.Sequential(nn.Linear(n, 10))
+        self.encoder_eval = False
 
-    def freeze_encoder(self) -> None:
-        """Fix the encoder: no gradients, and always in eval mode (a fixed feature extractor, no dropout)."""
-        self.encoder_frozen = True
+    def freeze_encoder(self, eval_mode: bool = False) -> None:
+        """Fix the encoder's parameters (no gradients; the optimizer is given only the head's). With eval_mode its
+        dropout is also off during training; without it (the statement's freezing) dropout stays on."""
         self.encoder.requires_grad_(False)
-        self.encoder.eval()
+        self.encoder_eval = eval_mode
+        self.train(self.training)
 
     def train(self, mode: bool = True) -> "Classifier":
         super().train(mode)
-        if self.encoder_frozen:
+        if self.encoder_eval:
             self.encoder.eval()
         return self
 
@@ -123,15 +132,20 @@ def build_model(cfg: Config, encoder_state: dict | None = None) -> nn.Module:
     """The model a config describes; a pretrained or random-frozen classifier gets its encoder fixed here."""
     if cfg.model == "autoencoder":
         return ConvAutoencoder(cfg.n, cfg.dropout, cfg.activation)
-    model = Classifier(cfg.n, cfg.dropout, cfg.hidden, cfg.head)
+    model = Classifier(cfg.n, cfg.dropout, cfg.head)
     if cfg.pretrained:
         if encoder_state is None:
             raise ValueError(f"{cfg.encoder} classifier needs the encoder weights of its autoencoder")
         model.encoder.load_state_dict(encoder_state)
-    if cfg.encoder.endswith("frozen"):
-        model.freeze_encoder()
+    if cfg.frozen:
+        model.freeze_encoder(eval_mode=cfg.encoder.endswith("-eval"))
     return model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def layer_list(model: nn.Module) -> list[str]:
+    """Every leaf module in order, as repr strings: the architecture as a stable, comparable list."""
+    return [f"{name}: {m!r}" for name, m in model.named_modules() if not list(m.children())]
