@@ -47,3 +47,59 @@ def mean_std(values) -> str:
     if np.isnan(v).any():
         return "diverged"
     return f"{v.mean():.4f}" if len(v) < 2 else f"{v.mean():.4f} ± {v.std(ddof=1):.4f}"
+
+
+def welch_ci(a, b, level: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of mean(a) - mean(b) with Welch's degrees of freedom; NaNs with fewer than 2 each."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2 or np.isnan(a).any() or np.isnan(b).any():
+        return float("nan"), float("nan")
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    diff = a.mean() - b.mean()
+    se = np.sqrt(va + vb)
+    if se == 0:
+        return float(diff), float(diff)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    return float(diff - half), float(diff + half)
+
+
+def trend(x, y, level: float = 0.95) -> dict:
+    """Least-squares slope of y on x over every (value, seed) point, with its confidence interval and two-sided
+    p-value (t with n - 2 degrees of freedom: the noise estimate is the residuals across values and seeds)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or len(np.unique(x)) < 2:
+        return {"slope": float("nan"), "low": float("nan"), "high": float("nan"), "p": float("nan"), "n": len(x)}
+    fit = stats.linregress(x, y)
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 2) * fit.stderr
+    p = float(fit.pvalue) if fit.stderr > 0 else (0.0 if fit.slope != 0 else 1.0)
+    return {"slope": float(fit.slope), "low": float(fit.slope - half), "high": float(fit.slope + half), "p": p,
+            "n": len(x)}
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaNs stay NaN and are not counted)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    m = len(idx)
+    running = 0.0
+    for rank, i in enumerate(idx[np.argsort(p[idx], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def bootstrap_ci(samples: list, statistic, level: float = 0.95, reps: int = 4000, seed: int = 0):
+    """Percentile interval of statistic(*resampled) where each sample (seeds of one setting) is resampled with
+    replacement on its own; NaN when any sample has fewer than 2 values."""
+    samples = [np.asarray(s, dtype=float) for s in samples]
+    if any(len(s) < 2 or np.isnan(s).any() for s in samples):
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = [s[rng.integers(0, len(s), (reps, len(s)))].mean(1) for s in samples]
+    values = statistic(*draws)
+    values = values[np.isfinite(values)]
+    return float(np.quantile(values, 0.5 - level / 2)), float(np.quantile(values, 0.5 + level / 2))

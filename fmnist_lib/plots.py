@@ -11,12 +11,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
 from .experiments import Group  # noqa: E402
+from .labels import metric_label, param_label  # noqa: E402
 
-NAMES = {"train_loss": "train", "val_loss": "validation", "test_loss": "test",
-         "test_loss_dropout": "test, dropout on (the study's way)", "val_acc": "validation", "test_acc": "test"}
+
+STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def _epoch_axis(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+
+
+def _numeric(labels) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels)
 
 
 def _band(ax, group: Group, metric: str, label: str, **style):
@@ -37,9 +49,11 @@ def _ylabel(metric: str) -> str:
 def plot_history(group: Group, metrics, title: str = "", logy: bool = False) -> plt.Figure:
     """Several metrics of one configuration against epochs (mean, ±1 std band over seeds)."""
     fig, ax = plt.subplots(figsize=(7, 4))
+    model = group.runs[0].config.model
     for m in metrics:
-        _band(ax, group, m, NAMES.get(m, m), linestyle=":" if m.endswith("dropout") else "-")
-    ax.set(xlabel="epoch", ylabel=_ylabel(metrics[0]), title=title)
+        _band(ax, group, m, metric_label(m, model), linestyle=":" if m.endswith("dropout") else "-")
+    ax.set(ylabel="MSE" if model == "autoencoder" else _ylabel(metrics[0]), title=title)
+    _epoch_axis(ax)
     if logy:
         ax.set_yscale("log")
     ax.legend()
@@ -54,10 +68,13 @@ def plot_sweep_curves(groups: dict[object, Group], param: str, metrics=("train_l
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4), sharey=len(
         {_ylabel(m) for m in metrics}) == 1)
     axes = np.atleast_1d(axes)
+    model = next(iter(groups.values())).runs[0].config.model
     for ax, m in zip(axes, metrics):
-        for value, g in groups.items():
-            _band(ax, g, m, f"{param}={value}" + (" (diverged)" if g.diverged else ""))
-        ax.set(xlabel="epoch", ylabel=_ylabel(m), title=NAMES.get(m, m))
+        for i, (value, g) in enumerate(groups.items()):
+            _band(ax, g, m, f"{param_label(param)} {value}" + (" (diverged)" if g.diverged else ""),
+                  linestyle=STYLES[i % len(STYLES)])
+        ax.set(ylabel=metric_label(m, model), title=metric_label(m, model))
+        _epoch_axis(ax)
         if logy:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
@@ -74,11 +91,13 @@ def plot_final(groups: dict[object, Group], param: str, metrics=("val_loss", "te
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels)
     x = np.array(labels, dtype=float) if numeric else np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(6, 4))
+    model = next(iter(groups.values())).runs[0].config.model
     for m in metrics:
         finals = [g.final(m) for g in groups.values()]
         mean = np.array([f.mean() for f in finals])
         std = np.array([f.std(ddof=1) if len(f) > 1 else 0.0 for f in finals])
-        ax.errorbar(x, mean, yerr=std, marker="o", capsize=4, label=NAMES.get(m, m))
+        ax.errorbar(x, mean, yerr=std, marker="o", capsize=4, label=metric_label(m, model),
+                    linestyle="-" if numeric else "none")
     for xi, g in zip(x, groups.values()):
         if g.diverged:
             ax.axvline(xi, color="red", alpha=0.3, linestyle="--")
@@ -89,7 +108,8 @@ def plot_final(groups: dict[object, Group], param: str, metrics=("val_loss", "te
         ax.set_xscale("log", base=2)
     if not numeric:
         ax.set_xticks(x, [str(v) for v in labels])
-    ax.set(xlabel=param, ylabel=_ylabel(metrics[0]), title=title or f"final {_ylabel(metrics[0])} against {param}")
+    ax.set(xlabel=param_label(param), ylabel=metric_label(metrics[0], model),
+           title=title or f"final {metric_label(metrics[0], model)} against {param_label(param)}")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -103,11 +123,58 @@ def plot_arms(groups: dict[object, Group], metric: str = "test_acc", title: str 
         f = g.final(metric)
         ax.bar(i, np.nanmean(f), yerr=np.nanstd(f, ddof=1) if len(f) > 1 else 0, capsize=5, alpha=0.7)
         ax.plot(np.full(len(f), i), f, "k.", markersize=6)
-    ax.set_xticks(range(len(groups)), list(groups), rotation=15)
-    lo = np.nanmin([np.nanmin(g.final(metric)) for g in groups.values()])
-    ax.set_ylim(max(0.0, lo - 0.05), None)
-    ax.set(ylabel=NAMES.get(metric, metric) + (" accuracy" if metric.endswith("acc") else ""), title=title)
+    ax.set_xticks(range(len(groups)), list(groups), rotation=15, ha="right")
+    if metric.endswith("acc"):
+        ax.set_ylim(0, 1)  # an honest axis: accuracy from 0
+    ax.set(ylabel=metric_label(metric, "classifier"), title=title)
     ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def plot_study_figure(groups: dict[object, Group], param: str, metrics, model: str, title: str = "",
+                      logy: bool = False) -> plt.Figure:
+    """The study's figure as the study drew it: one panel of curves per metric (eval mode, one curve per value,
+    mean with a ±1 std band over seeds), and beside them the final validation (and test) value against the swept
+    value: a line for a numeric parameter, points for a categorical one."""
+    fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4.6 * (len(metrics) + 1), 3.6))
+    for ax, m in zip(axes, metrics):
+        for i, (value, g) in enumerate(groups.items()):
+            _band(ax, g, m, f"{param_label(param)} {value}" + (" (diverged)" if g.diverged else ""),
+                  linestyle=STYLES[i % len(STYLES)])
+        ax.set(ylabel=metric_label(m, model), title=f"{metric_label(m, model)} per epoch")
+        _epoch_axis(ax)
+        if logy and not m.endswith("acc"):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    ax = axes[-1]
+    labels = list(groups)
+    numeric = _numeric(labels)
+    x = np.array(labels, dtype=float) if numeric else np.arange(len(labels))
+    for j, m in enumerate((metrics[0], metrics[0].replace("val_", "test_"))):
+        finals = [g.final(m) for g in groups.values()]
+        mean = np.array([np.nan if np.isnan(f).any() else f.mean() for f in finals])
+        std = np.array([f.std(ddof=1) if len(f) > 1 and not np.isnan(f).any() else 0.0 for f in finals])
+        offset = 0 if numeric else (j - 0.5) * 0.15
+        ax.errorbar(x + offset, mean, yerr=std, marker=MARKERS[j], capsize=4, label=metric_label(m, model),
+                    linestyle="-" if numeric else "none")
+    for xi, g in zip(x, groups.values()):
+        if g.diverged:
+            ax.annotate("diverged", (xi, 0.5), xycoords=("data", "axes fraction"), rotation=90, color="red",
+                        ha="center")
+    if numeric and param == "lr":
+        ax.set_xscale("log")
+    elif numeric and param in ("n", "batch_size"):
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(x, [str(v) for v in labels])
+    ax.set(xlabel=param_label(param), ylabel=f"final {metric_label(metrics[0], model).split(' ', 1)[1]}",
+           title="final value (±1 std over seeds)")
+    if logy and not metrics[0].endswith("acc"):
+        ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -64,7 +64,7 @@ def runs_table(groups_by_experiment: dict) -> pd.DataFrame:
                 rows[r.config.key()] = {
                     "run": r.config.key(), "config": r.config.label(), "epochs": r.meta["epochs_run"],
                     "status": r.status, "seconds": round(r.meta["wall_seconds"], 1), "device": r.meta["device"],
-                    "threads": r.meta["threads"], "channels_last": r.config.channels_last,
+                    "cpu": r.meta.get("cpu", ""), "threads": r.meta["threads"], "channels_last": r.config.channels_last,
                 }
     return pd.DataFrame(list(rows.values()))
 

@@ -14,10 +14,37 @@ def test_shapes():
     assert Classifier(n=16)(x).shape == (5, 10)
 
 
-def test_parameter_counts_match_the_docstring():
-    assert count_parameters(ConvAutoencoder(64)) == 211_905
-    assert count_parameters(ConvAutoencoder(64).encoder) == 105_216
-    assert count_parameters(Classifier(64)) == 114_826
+def test_parameter_counts_are_the_assignments():
+    assert count_parameters(ConvAutoencoder(64).encoder) == 56_064
+    assert count_parameters(ConvAutoencoder(64)) == 116_417
+    assert count_parameters(ConvAutoencoder(64).decoder) == 60_353
+    assert count_parameters(Classifier(64)) == 56_714
+    assert count_parameters(Classifier(64, head="linear")) == 56_714  # same Linear(n->10), no ReLU or dropout
+
+
+def test_layers_and_shapes_follow_the_assignment_table():
+    """ASSIGNMENT.md, layer for layer: (layer, output shape) for one image through the autoencoder."""
+    ae = ConvAutoencoder(64, 0.2).eval()
+    shapes, x = [], torch.rand(1, 1, 28, 28)
+    for layer in [*ae.encoder.features, *ae.encoder.latent, *ae.decoder.net]:
+        x = layer(x)
+        shapes.append((type(layer).__name__, tuple(x.shape[1:])))
+    assert shapes == [
+        ("Conv2d", (16, 26, 26)), ("ReLU", (16, 26, 26)), ("Dropout", (16, 26, 26)), ("MaxPool2d", (16, 13, 13)),
+        ("Conv2d", (32, 11, 11)), ("ReLU", (32, 11, 11)), ("Dropout", (32, 11, 11)), ("MaxPool2d", (32, 5, 5)),
+        ("Flatten", (800,)), ("Linear", (64,)), ("ReLU", (64,)), ("Dropout", (64,)),
+        ("Linear", (800,)), ("ReLU", (800,)), ("Dropout", (800,)), ("Unflatten", (32, 5, 5)),
+        ("ConvTranspose2d", (16, 13, 13)), ("ReLU", (16, 13, 13)), ("Dropout", (16, 13, 13)),
+        ("ConvTranspose2d", (1, 28, 28)), ("Sigmoid", (1, 28, 28)),
+    ]
+    convs = [m for m in ae.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert [(m.kernel_size, m.stride, m.padding, getattr(m, "output_padding", None)) for m in convs] == [
+        ((3, 3), (1, 1), (0, 0), (0, 0)), ((3, 3), (1, 1), (0, 0), (0, 0)),
+        ((4, 4), (2, 2), (0, 0), (1, 1)), ((3, 3), (2, 2), (0, 0), (1, 1))]
+    assert type(ConvAutoencoder(activation="relu").decoder.net[-1]).__name__ == "ReLU"
+    head = [type(m).__name__ for m in Classifier(64, head="relu").head]
+    assert head == ["Linear", "ReLU", "Dropout"]
+    assert [type(m).__name__ for m in Classifier(64, head="linear").head] == ["Linear"]
 
 
 def test_relu_head_clips_logits_and_linear_head_does_not():
@@ -51,11 +78,15 @@ def test_dropout_bits_are_uniform_in_every_slot():
 
 
 def test_dropout_mask_follows_channels_last_layout():
+    # the i-th random 16-bit slot decides the i-th element in memory order: the same draws give the same mask in
+    # memory for either layout, so the mask of a channels_last tensor is the NHWC-ordered mask permuted back
+    x = torch.ones(2, 3, 4, 5)
     torch.manual_seed(0)
-    x = torch.rand(8, 16, 14, 14).contiguous(memory_format=torch.channels_last)
-    y = Dropout(0.3).train()(x)
-    assert y.shape == x.shape
-    assert torch.equal((y != 0), (y / x != 0))
+    contiguous = Dropout(0.5).train()(x)
+    torch.manual_seed(0)
+    last = Dropout(0.5).train()(x.contiguous(memory_format=torch.channels_last))
+    assert not torch.equal(contiguous, last)  # a layout-blind mask would make these equal
+    assert torch.equal(last.permute(0, 2, 3, 1).flatten(), contiguous.flatten())
 
 
 def test_one_batch_overfits():
@@ -73,7 +104,7 @@ def test_one_batch_overfits():
     assert (model(x).argmax(1) == y).all()
 
 
-def test_frozen_encoder_stays_frozen(tiny_data):
+def test_frozen_encoder_stays_frozen_and_keeps_its_dropout_on(tiny_data):
     ae_cfg = Config(model="autoencoder", epochs=1, train_size=200, eval_size=50)
     ae = fit(ae_cfg, tiny_data, progress=False)
     cfg = Config(model="classifier", epochs=2, encoder="pretrained-frozen", train_size=200, eval_size=50)
@@ -82,7 +113,21 @@ def test_frozen_encoder_stays_frozen(tiny_data):
         assert torch.equal(result.state[f"encoder.{k}"], v), k
     head_before = build_model(cfg, ae.encoder_state()).head[0].weight
     assert not torch.equal(result.state["head.0.weight"], head_before)
-    assert result.meta["trainable_parameters"] < result.meta["parameters"]
+    assert result.meta["trainable_parameters"] == 650  # Linear(64 -> 10): the optimizer gets the head only
+    model = build_model(cfg, ae.encoder_state()).train()
+    assert model.encoder.training  # the statement's freezing: the encoder's dropout stays on
+
+
+def test_eval_frozen_variant_switches_the_encoders_dropout_off(tiny_data):
+    ae = fit(Config(model="autoencoder", epochs=1, train_size=200, eval_size=50), tiny_data, progress=False)
+    on = Config(model="classifier", epochs=1, encoder="pretrained-frozen", train_size=200, eval_size=50)
+    off = on.replace(encoder="pretrained-frozen-eval")
+    model = build_model(off, ae.encoder_state()).train()
+    assert model.training and not model.encoder.training
+    a = fit(on, tiny_data, encoder_state=ae.encoder_state(), progress=False)
+    b = fit(off, tiny_data, encoder_state=ae.encoder_state(), progress=False)
+    assert a.history["train_loss"] != b.history["train_loss"]
+    assert a.config.key() != b.config.key()
 
 
 def test_finetuned_encoder_changes(tiny_data):
@@ -92,7 +137,15 @@ def test_finetuned_encoder_changes(tiny_data):
     assert not torch.equal(result.state["encoder.latent.1.weight"], ae.encoder_state()["latent.1.weight"])
 
 
-def test_frozen_encoder_runs_in_eval_mode_during_training():
-    model = build_model(Config(model="classifier", encoder="random-frozen"))
-    model.train()
-    assert model.training and not model.encoder.training
+def test_random_frozen_encoder_is_left_out_of_the_optimizer():
+    model = build_model(Config(model="classifier", encoder="random-frozen")).train()
+    assert model.encoder.training and not any(p.requires_grad for p in model.encoder.parameters())
+    opt = make_optimizer(Config(model="classifier"), model.parameters())
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == 650
+
+
+def test_classifier_history_counts_classes_never_predicted(tiny_data):
+    r = fit(Config(model="classifier", epochs=1, train_size=200, eval_size=50), tiny_data, progress=False)
+    pred = r.predictions.long()
+    assert r.history["test_unpredicted"][-1] == 10 - len(pred.unique())
+    assert len(pred) == 50 and 0 <= r.history["test_unpredicted"][-1] <= 10

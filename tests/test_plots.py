@@ -36,7 +36,7 @@ def test_plot_functions_return_figures_and_mark_divergence():
         plt.close(fig)
     fig = plots.plot_sweep_curves(groups, "lr")
     labels = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
-    assert "lr=0.1 (diverged)" in labels
+    assert "learning rate 0.1 (diverged)" in labels
     plt.close(fig)
 
 
@@ -45,5 +45,5 @@ def test_table_and_text_say_what_diverged_and_what_won():
     table = summary_table(groups, ["val_loss"])
     assert table.loc[0.1, "status"] == "diverged" and np.isnan(table.loc[0.1, "val_loss mean"])
     text = narrate.sweep_text(groups, "lr", "val_loss", False, "test_loss")
-    assert "best lr is **0.001**" in text and "Diverged (loss became non-finite; curves stop there): lr=0.1" in text
+    assert "best learning rate is **0.001**" in text and "Diverged (loss became non-finite; curves stop there): lr=0.1" in text
     assert "+20%" in narrate.history_text(groups[0.001]) and "overstated" in narrate.history_text(groups[0.001])

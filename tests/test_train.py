@@ -12,11 +12,23 @@ def tiny(**kw):
 
 def test_history_has_every_metric_per_epoch(tiny_data):
     ae = fit(tiny(model="autoencoder"), tiny_data, progress=False)
-    assert set(ae.history) == {"train_loss", "val_loss", "test_loss", "test_loss_dropout", "epoch_seconds"}
+    assert set(ae.history) == {"train_loss", "train_eval_loss", "val_loss", "test_loss", "test_loss_dropout",
+                               "epoch_seconds"}
     assert all(len(v) == 2 for v in ae.history.values())
     clf = fit(tiny(model="classifier"), tiny_data, progress=False)
-    assert {"val_acc", "test_acc"} <= set(clf.history)
+    assert set(clf.history) == {"train_loss", "train_eval_loss", "val_loss", "test_loss", "train_eval_acc", "val_acc",
+                                "test_acc", "test_unpredicted", "epoch_seconds"}
     assert all(0 <= a <= 1 for a in clf.history["val_acc"])
+
+
+def test_eval_mode_training_loss_is_measured_on_a_training_subset_without_dropout(tiny_data):
+    from fmnist_lib.data import Split
+    from fmnist_lib.train import evaluate
+
+    cfg = tiny(model="autoencoder", epochs=1)
+    r = fit(cfg, tiny_data, progress=False)
+    probe = Split(tiny_data.train.x[:50], tiny_data.train.y[:50])  # as large as the validation split
+    assert r.history["train_eval_loss"][-1] == evaluate(r.model(), probe, cfg)["loss"]
 
 
 def test_same_config_gives_bit_identical_history_and_weights_on_cpu(tiny_data):

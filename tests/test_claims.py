@@ -1,0 +1,157 @@
+"""The claims' statistics on made-up results whose answer is known."""
+
+import numpy as np
+import pytest
+
+from fmnist_lib import claims, metrics
+from fmnist_lib.config import Config
+from fmnist_lib.experiments import Group
+from fmnist_lib.train import RunResult
+
+
+def run(final, seed=0, model="autoencoder", curve=None, status="ok", extra=None, epochs=None):
+    """A run whose validation metric ends at `final` (a short falling curve unless `curve` is given)."""
+    curve = list(curve) if curve is not None else [final * 3, final * 1.5, final]
+    h = {"val_loss": curve, "train_eval_loss": [v * 0.9 for v in curve], "test_loss": curve,
+         "val_acc": [1 - v for v in curve], "test_acc": [1 - v for v in curve]}
+    h.update(extra or {})
+    cfg = Config(model=model, seed=seed, epochs=epochs or len(curve))
+    return RunResult(cfg, h, status, state={}, meta={"wall_seconds": 1.0})
+
+
+def group(label, finals, **kw):
+    return Group(label, [run(f, seed=i, **kw) for i, f in enumerate(finals)])
+
+
+def verdict_of(results, start, **kw):
+    table = claims.evaluate_claims(results, **kw)
+    rows = table[table.claim.str.startswith(start)]
+    assert len(rows) == 1, list(table.claim)
+    return rows.iloc[0]
+
+
+def noisy(rng, centre, sd=0.001, k=3):
+    return centre + rng.normal(0, sd, k)
+
+
+def n_sweep(fn, seeds=3, sd=0.001):
+    rng = np.random.default_rng(0)
+    return {"autoencoder-n": {n: group(n, noisy(rng, fn(n), sd, seeds)) for n in (16, 32, 64, 128, 256)}}
+
+
+def test_clear_noisy_trend_is_supported():
+    res = n_sweep(lambda n: 0.05 - 0.004 * np.log2(n))
+    row = verdict_of(res, "Loss falls as n grows")
+    assert row.verdict == "supported" and row["p (Holm)"] < 0.05
+
+
+def test_flat_trend_is_inconclusive():
+    res = n_sweep(lambda n: 0.03, sd=0.002)
+    assert verdict_of(res, "Loss falls as n grows").verdict == "inconclusive"
+
+
+def test_reversed_trend_is_contradicted():
+    res = n_sweep(lambda n: 0.02 + 0.004 * np.log2(n))
+    assert verdict_of(res, "Loss falls as n grows").verdict == "contradicted"
+
+
+def test_a_trend_over_values_has_a_noise_estimate_even_with_one_seed():
+    res = n_sweep(lambda n: 0.05 - 0.004 * np.log2(n), seeds=1, sd=0.0005)
+    assert verdict_of(res, "Loss falls as n grows").verdict == "supported"
+
+
+def test_two_settings_with_one_seed_give_direction_only():
+    res = {"autoencoder-n": {16: group(16, [0.04]), 64: group(64, [0.02])}}
+    row = verdict_of(res, "n=16 is too small")
+    assert row.verdict == "direction only (1 seed)" and np.isnan(row.p)
+
+
+def test_diminishing_returns():
+    # 16 -> 64 gains 0.02, 64 -> 256 gains 0.002: ratio 0.1, well below 0.5
+    res = n_sweep(lambda n: {16: 0.05, 32: 0.04, 64: 0.03, 128: 0.029, 256: 0.028}[n], sd=0.0005)
+    row = verdict_of(res, "n ≥ 64 is enough")
+    assert row.verdict == "supported" and "95% bootstrap CI" in row.measured
+    # linear in log2 n: 64 -> 256 gains as much as 16 -> 64, ratio 1
+    res = n_sweep(lambda n: 0.05 - 0.005 * np.log2(n), sd=0.0005)
+    assert verdict_of(res, "n ≥ 64 is enough").verdict == "contradicted"
+
+
+def test_holm_matches_a_hand_computed_example():
+    # sorted 0.01, 0.02, 0.03, 0.5 with m = 4: 0.04, max(0.04, 0.06)=0.06, max(0.06, 0.06)=0.06, max(.., 0.5)=0.5
+    adjusted = metrics.holm([0.03, 0.5, 0.01, np.nan, 0.02])
+    assert np.allclose(adjusted[[0, 1, 2, 4]], [0.06, 0.5, 0.04, 0.06]) and np.isnan(adjusted[3])
+
+
+def test_verdicts_use_the_holm_adjusted_p():
+    rows = [claims.Row("1", f"c{i}", "", "", 3, p=p, direction=True) for i, p in enumerate([0.02, 0.03, 0.04])]
+    # raw p < 0.05 everywhere, but Holm gives 0.06, 0.06, 0.06
+    assert [r.verdict for r in claims.judge(rows)] == ["inconclusive"] * 3
+
+
+def test_trend_slope_and_interval_match_scipy():
+    from scipy import stats
+    x, y = np.array([1, 2, 3, 4, 5.0]), np.array([2.1, 3.9, 6.2, 7.8, 10.1])
+    t = metrics.trend(x, y)
+    ref = stats.linregress(x, y)
+    assert t["slope"] == pytest.approx(ref.slope) and t["p"] == pytest.approx(ref.pvalue)
+    assert t["low"] < ref.slope < t["high"]
+
+
+def test_fails_rule_per_seed():
+    good = Group("sigmoid", [run(0.02, i, curve=[0.06, 0.03, 0.02]) for i in range(3)])
+    stalled = Group("relu", [run(0.1, i, curve=[0.101, 0.1005, 0.1]) for i in range(3)])
+    res = {"autoencoder-activation": {"sigmoid": good, "relu": stalled}}
+    assert verdict_of(res, "The Sigmoid output").verdict == "supported"
+    res["autoencoder-activation"]["relu"] = Group("relu", [stalled.runs[0], good.runs[1], good.runs[2]])
+    row = verdict_of(res, "The Sigmoid output")
+    assert row.verdict == "mixed" and "holds in 1 of 3 seeds" in row.measured
+    res["autoencoder-activation"]["relu"] = good
+    assert verdict_of(res, "The Sigmoid output").verdict == "contradicted"
+
+
+def test_slow_is_judged_by_epochs_to_threshold_not_by_the_last_value():
+    fast = Group(1e-3, [run(0.02, i, curve=[0.025, 0.021, 0.02, 0.02]) for i in range(3)])
+    # lr 1e-4 ends at the same value but gets within 10% of 0.02 only at epoch 4
+    slow = Group(1e-4, [run(0.02, i, curve=[0.06, 0.04, 0.03, 0.0215 + 0.0001 * i]) for i in range(3)])
+    res = {"autoencoder-lr": {1e-4: slow, 1e-3: fast}}
+    row = verdict_of(res, "lr = 1e-4 is slow")
+    assert row.verdict == "supported" and "lr=1e-4 4, 4, 4" in row.measured
+
+
+def test_scratch_against_pretrained_on_accuracy_and_loss():
+    rng = np.random.default_rng(1)
+    arms = {"scratch": group("s", noisy(rng, 0.10, 0.003, 5), model="classifier"),
+            "pretrained-frozen": group("p", noisy(rng, 0.25, 0.003, 5), model="classifier")}
+    table = claims.evaluate_claims({"arms": arms})
+    assert list(table.verdict) == ["supported", "supported"]
+    arms = {"scratch": arms["pretrained-frozen"], "pretrained-frozen": arms["scratch"]}
+    assert set(claims.evaluate_claims({"arms": arms}).verdict) == {"contradicted"}
+
+
+def test_confusion_rows_from_stored_predictions():
+    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    labels = np.repeat(np.arange(10), 100)
+
+    def predicting(mistakes, seed):
+        pred = labels.copy()
+        for (true, wrong), k in mistakes.items():
+            pred[np.flatnonzero(labels == true)[:k + seed]] = wrong
+        r = run(0.1, seed, model="classifier")
+        r.predictions = pred
+        return r
+
+    shirtish = {(6, 0): 30, (2, 4): 20, (4, 2): 15, (0, 6): 10}
+    arms = {"scratch": Group("s", [predicting(shirtish, s) for s in range(3)]),
+            "pretrained-frozen": Group("p", [predicting({k: 2 * v for k, v in shirtish.items()}, s)
+                                             for s in range(3)])}
+    table = claims.evaluate_claims({"arms": arms}, labels=labels, classes=classes)
+    rows = table.set_index("claim")
+    assert rows.loc["The largest confusions are among shirt, T-shirt/top, pullover and coat", "verdict"] == "supported"
+    assert rows.loc["The scratch classifier's confusion matrix shows less confusion than the pretrained one's",
+                    "verdict"] == "supported"
+
+
+def test_bottom_line_names_the_contradicted_claims():
+    res = n_sweep(lambda n: 0.02 + 0.004 * np.log2(n))
+    text = claims.bottom_line(claims.evaluate_claims(res))
+    assert "contradicted" in text and "Loss falls as n grows (fig. 4)" in text
