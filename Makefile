@@ -6,25 +6,43 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules --warn-undefined-variables
 
+# the profiles of fmnist_lib.config.PROFILES, and below the sweeps of fmnist_lib.experiments.SWEEPS (tests/test_cli.py)
+PROFILES := full quick smoke
+space := $() $()
 PROFILE ?= full
 PARAMS ?=
+LAB_ARGS ?=
 WORKERS ?= $(shell nproc)
 PYTHON ?= python3
-VENV := .venv
+# VENV: the environment to use; .venv is built when missing, any other (VENV=$$CONDA_PREFIX) is used as it is
+VENV ?= .venv
+REPORTS ?= reports
+# an empty setting (REPORTS=) means the default, never the filesystem root
+override VENV := $(or $(strip $(VENV)),.venv)
+override REPORTS := $(or $(strip $(REPORTS)),reports)
+override WORKERS := $(or $(strip $(WORKERS)),$(shell nproc))
+ifneq ($(words $(PROFILE)) $(filter $(PROFILES),$(PROFILE)),1 $(strip $(PROFILE)))
+$(error PROFILE='$(PROFILE)' is not allowed; allowed: $(PROFILES))
+endif
 PY := $(VENV)/bin/python
 JUPYTER := $(VENV)/bin/jupyter
-REPORTS ?= reports
+OWN_VENV := $(filter $(abspath .venv),$(abspath $(VENV)))
 OUT := $(REPORTS)/$(PROFILE)
 # a notebook re-run with PARAMS goes to custom/, so the report's own pages keep the study's settings
 NBOUT := $(if $(strip $(PARAMS)),$(OUT)/custom,$(OUT))
 LIB := $(wildcard fmnist_lib/*.py)
-STAMP_VENV := $(VENV)/.installed
-STAMP_KERNEL := $(VENV)/.kernel
+STAMP_VENV := $(if $(OWN_VENV),$(VENV)/.installed,env-check)
+STAMP_KERNEL := $(if $(OWN_VENV),$(VENV)/.kernel,env-kernel)
 
 SWEEPS := autoencoder-activation autoencoder-optimizer autoencoder-n autoencoder-dropout autoencoder-lr \
           classifier-lr classifier-n classifier-batch_size
 NOTEBOOKS := autoencoder $(addprefix sweep-,$(SWEEPS)) comparison confusion
 PAGES := $(addprefix $(OUT)/,$(addsuffix .html,$(NOTEBOOKS)))
+ifneq ($(strip $(PARAMS)),)
+ifneq ($(filter-out $(NOTEBOOKS) help,$(or $(MAKECMDGOALS),help)),)
+$(error PARAMS applies only to single notebook targets ($(NOTEBOOKS)); make $(firstword $(filter-out $(NOTEBOOKS) help,$(or $(MAKECMDGOALS),help))) always uses the study's settings)
+endif
+endif
 
 # notebooks/<source>.ipynb of an executed notebook's name, and its papermill arguments
 nb_src = notebooks/$(if $(filter sweep-%,$1),sweep,$1).ipynb
@@ -33,13 +51,16 @@ export PYTHONUNBUFFERED := 1
 export FMNIST_WORKERS := $(WORKERS)
 export FMNIST_REPORTS := $(abspath $(REPORTS))
 
-.PHONY: help setup data runs report test bench estimate lab clean clean-runs $(NOTEBOOKS) summary
+.PHONY: help setup git-filter data runs report test test-fast bench estimate lab clean clean-runs $(NOTEBOOKS) summary
 
 ## help: list the targets (the default)
 help:
-	@echo "make TARGET [PROFILE=full|quick|smoke] [PARAMS='-p NAME VALUE -y \"NAME: [..]\"']"
+	@echo "make TARGET [PROFILE=$(subst $(space),|,$(PROFILES))] [PARAMS='-p NAME VALUE -y \"NAME: [..]\"'] [VENV=DIR]"
 	@grep -E '^## ' $(firstword $(MAKEFILE_LIST)) | sed -e 's/^## /  /' -e 's/: /\t/' | expand -t 30
+	@echo "notebook targets (each re-runs one notebook into $(REPORTS)/PROFILE/, with PARAMS into its custom/):"
+	@printf '  %s\n' $(NOTEBOOKS)
 
+ifneq ($(OWN_VENV),)
 $(STAMP_VENV): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
@@ -49,19 +70,62 @@ $(STAMP_VENV): pyproject.toml
 $(STAMP_KERNEL): $(STAMP_VENV)
 	$(PY) -m ipykernel install --prefix $(abspath $(VENV)) --name fmnist --display-name "Python (fmnist)" >/dev/null
 	touch $@
+else
+# an existing environment (VENV=$$CONDA_PREFIX): used as it is, never built; it must hold the packages
+.PHONY: env-check env-kernel
+env-check:
+	@test -x $(PY) || { echo "error: VENV=$(VENV) has no bin/python; allowed: a virtual or conda environment" >&2; exit 2; }
+	@$(PY) -c "import importlib.util as u, sys; m = [n for n in ('fmnist_lib', 'torch', 'torchvision', 'papermill', \
+	  'weasyprint', 'ipykernel', 'jupyterlab') if u.find_spec(n) is None]; \
+	  m and sys.exit('error: VENV=$(VENV) lacks ' + ', '.join(m) + '; install them: $(PY) -m pip install -e .[dev]')"
 
-## setup: build what is missing: the virtual environment, the `fmnist` Jupyter kernel, the data
-setup: $(STAMP_KERNEL) data
+env-kernel: env-check
+	@test -f $(VENV)/share/jupyter/kernels/fmnist/kernel.json || \
+	  $(PY) -m ipykernel install --prefix $(abspath $(VENV)) --name fmnist --display-name "Python (fmnist)" >/dev/null
+endif
+
+## setup: build what is missing: the virtual environment, the `fmnist` Jupyter kernel, the data, the git filter
+setup: $(STAMP_KERNEL) data git-filter
+
+# nbstripout as this clone's git filter: `git add` strips the outputs that Jupyter saves in notebooks (cell ids kept);
+# does nothing outside a git work tree or when already set
+STRIP := "$(abspath $(PY))" -m nbstripout --keep-id
+git-filter: $(STAMP_VENV)
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || exit 0; \
+	[ "$$(git config --local --get filter.nbstripout.clean)" != '$(STRIP)' ] || exit 0; \
+	$(PY) -c "import nbstripout" 2>/dev/null || { echo "setup: no nbstripout in $(VENV) (pip install nbstripout):" \
+	  "git add keeps notebook outputs"; exit 0; }; \
+	$(PY) -m nbstripout --install && git config filter.nbstripout.clean '$(STRIP)' && \
+	echo "setup: git add strips notebook outputs (nbstripout, a git filter of this clone for *.ipynb)"
 
 ## data: find, fetch and verify Fashion-MNIST (MD5 of each file); safe to re-run
 data: $(STAMP_VENV)
 	$(PY) -m fmnist_lib.data fetch
 
-## runs: train every run the report needs, WORKERS processes in parallel (default: one per core)
+# where `make runs` trains (fmnist_lib/launch.py): local = WORKERS processes here, RUNS_PER_GPU on each GPU where
+# there are GPUs; slurm = submitit job arrays, one run per task (settings: SLURM_CONFIG, a YAML file like
+# slurm.example.yaml, then the variables below, which win); debug = the slurm code path run in this process
+EXECUTOR ?= local
+RUNS_PER_GPU ?= 2
+SLURM_CONFIG ?= $(wildcard slurm.yaml)
+PARTITION ?=
+TIME_MIN ?=
+GPUS_PER_TASK ?=
+CPUS_PER_TASK ?=
+ARRAY_PARALLELISM ?=
+SLURM_ARGS ?=
+export FMNIST_RUNS_PER_GPU := $(RUNS_PER_GPU)
+launch_opt = $(if $(strip $($1)),--$2='$(strip $($1))')
+LAUNCH_OPTS = $(strip --executor '$(EXECUTOR)' --workers $(WORKERS) $(call launch_opt,SLURM_CONFIG,config) \
+  $(call launch_opt,PARTITION,partition) $(call launch_opt,TIME_MIN,time-min) \
+  $(call launch_opt,GPUS_PER_TASK,gpus-per-task) $(call launch_opt,CPUS_PER_TASK,cpus-per-task) \
+  $(call launch_opt,ARRAY_PARALLELISM,array-parallelism) $(call launch_opt,SLURM_ARGS,slurm-args))
+
+## runs: train every run the report needs: EXECUTOR=local (WORKERS processes; RUNS_PER_GPU per GPU), slurm or debug
 runs: $(OUT)/.runs
 $(OUT)/.runs: $(LIB) | setup
 	mkdir -p $(OUT)
-	$(PY) -m fmnist_lib.experiments $(PROFILE) $(WORKERS)
+	$(PY) -m fmnist_lib.launch $(PROFILE) $(LAUNCH_OPTS)
 	touch $@
 
 $(OUT)/%.ipynb: $$(call nb_src,$$*) $(OUT)/.runs $(LIB)
@@ -83,20 +147,27 @@ $(OUT)/report.pdf: $(OUT)/report.html
 report: $(OUT)/report.html $(OUT)/report.pdf $(PAGES)
 	@echo "report: $(OUT)/report.html $(OUT)/report.pdf"
 
-## <notebook>: re-run one notebook with PARAMS: autoencoder comparison confusion sweep-<sweep>
+## <notebook>: re-run one notebook (listed below); with PARAMS into custom/, named after them
 $(NOTEBOOKS): setup
-	$(PY) -m fmnist_lib.nbrun $(call nb_src,$@) $(NBOUT)/$@.ipynb $(call nb_args,$@) $(PARAMS)
-	$(JUPYTER) nbconvert --to html --log-level ERROR --output-dir $(NBOUT) $(NBOUT)/$@.ipynb
+	$(PY) -m fmnist_lib.nbrun $(call nb_src,$@) $(NBOUT)/$@.ipynb $(call nb_args,$@) --html $(if $(strip $(PARAMS)),--custom $(PARAMS))
+
+sweep-%:
+	$(error there is no sweep '$*'; allowed: $(SWEEPS) (as make sweep-NAME))
 
 ## summary: re-run the summary notebook alone (reads the run cache; trains nothing)
 summary: setup
 	$(PY) -m fmnist_lib.nbrun notebooks/report.ipynb $(OUT)/report.ipynb -p profile $(PROFILE)
 	$(JUPYTER) nbconvert --to html --no-input --log-level ERROR --output-dir $(OUT) $(OUT)/report.ipynb
 	$(PY) -m fmnist_lib.render $(OUT)/report.html $(OUT)/report.pdf
+	@echo "summary: wrote $(OUT)/report.ipynb, $(OUT)/report.html and $(OUT)/report.pdf"
 
 ## test: the test suite: unit tests, the real data, every notebook on the smoke profile
 test: setup
 	$(PY) -m pytest
+
+## test-fast: the tests not marked slow (no real data, no notebooks): seconds
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
 
 ## bench: training and evaluation speed of the usual PyTorch loop against the project's, side by side
 bench: setup
@@ -106,13 +177,37 @@ bench: setup
 estimate: setup
 	$(PY) benchmarks/estimate.py $(PROFILE) $(WORKERS)
 
-## lab: open JupyterLab on the notebooks with the `fmnist` kernel
+## lab: JupyterLab on the notebooks with the `fmnist` kernel; says which profiles are cached (LAB_ARGS: more options)
 lab: setup
-	$(JUPYTER) lab --notebook-dir=notebooks
+	@$(PY) -m fmnist_lib.experiments --status
+	@echo "lab: JupyterLab on notebooks/ with the kernel \"Python (fmnist)\": open the http://...:PORT/lab?token=... URL" \
+	  "it prints below (port 8888 unless taken or set in LAB_ARGS); Ctrl-C stops it"
+	$(JUPYTER) lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-## clean: remove the executed notebooks and rendered reports (keeps the run cache)
+## publish: copy PROFILE's finished runs from the run cache into the committed store reports/PROFILE/store/
+.PHONY: publish verify
+publish: $(STAMP_VENV)
+	$(PY) -m fmnist_lib.store publish $(PROFILE)
+
+## verify: retrain two published runs of PROFILE for a few epochs, compare them with the committed histories
+verify: setup
+	$(PY) -m fmnist_lib.store verify $(PROFILE)
+
+## clean: remove PROFILE's executed notebooks and pages that git does not track (never the store, runs.csv, models.json)
 clean:
-	rm -rf $(REPORTS)/*/
+	@if [ ! -d '$(OUT)' ]; then echo "clean: nothing to remove, $(OUT) does not exist"; exit 0; fi; \
+	if git ls-files --others -- '$(OUT)' >/dev/null 2>&1; then \
+	  mapfile -d '' files < <(git ls-files --others -z -- '$(OUT)' ':(exclude)$(OUT)/store' \
+	    ':(exclude)$(OUT)/runs.csv' ':(exclude)$(OUT)/models.json'); \
+	elif [ "$$(git rev-parse --is-inside-work-tree 2>/dev/null)" = true ]; then \
+	  mapfile -d '' files < <(find '$(OUT)' -type f -not -path '$(OUT)/store/*' -not -path '$(OUT)/runs.csv' \
+	    -not -path '$(OUT)/models.json' -print0); \
+	else echo "error: make clean removes only files git does not track, and this is not a git work tree;" \
+	       "remove what you want gone from $(OUT) by hand" >&2; exit 2; fi; \
+	[ $${#files[@]} -eq 0 ] || rm -f -- "$${files[@]}"; \
+	find '$(OUT)' -depth -mindepth 1 -type d -empty -not -path '$(OUT)/store' -not -path '$(OUT)/store/*' -delete; \
+	rmdir '$(OUT)' 2>/dev/null || true; \
+	echo "clean: removed $${#files[@]} untracked file(s) from $(OUT); kept the files git tracks and the results store"
 
 ## clean-runs: remove the run cache (everything will be re-trained)
 clean-runs:

@@ -1,13 +1,15 @@
 """Training speed: the usual PyTorch loop against the project's, side by side, on this machine.
 
-(a) usual: torchvision FashionMNIST + ToTensor + DataLoader(batch 100, shuffle), the study's model written the
-    common way (Conv-ReLU-MaxPool order, nn.Dropout, default memory layout), Adam.
+Both loops train the assignment's model (fmnist_lib/models.py: no padding, Conv-ReLU-Dropout-MaxPool, 800 features).
+(a) usual: torchvision FashionMNIST + ToTensor + DataLoader(batch 100, shuffle), the model written the common way
+    (an nn.Sequential of nn.Conv2d / nn.ReLU / nn.Dropout / nn.MaxPool2d, default memory layout), Adam.
 (b) project: fmnist_lib.train.train_epoch on in-memory tensors with index-sliced batches, the library's model
-    (pool before ReLU: the same function, fewer elements; a cheaper dropout mask; channels_last).
+    (a cheaper dropout mask, channels_last) and its fused Adam.
 Both at the same thread count, same batch size, same optimizer. Images/s are medians of several repetitions.
 Evaluation (images/s over the 10k test set): a DataLoader of 1000 under no_grad against fmnist_lib.train.evaluate.
-Achieved GFLOP/s = counted FLOPs per image (torch's FlopCounterMode, forward + backward) x images/s, beside the
-machine's measured float32 matmul and convolution rates. Usage: python benchmarks/bench.py [--reps 3]
+Achieved GFLOP/s = FLOPs per image per training step (convolutions and linear layers, forward + backward, counted
+from the layer shapes and checked against torch's FlopCounterMode at start) x images/s, beside the machine's measured
+float32 matmul and convolution rates. On a CUDA GPU both loops run there. Usage: python benchmarks/bench.py [--reps 3]
 """
 
 from __future__ import annotations
@@ -26,26 +28,62 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from fmnist_lib.config import Config
 from fmnist_lib.data import Split, data_root, load_fashion_mnist
-from fmnist_lib.models import build_model
+from fmnist_lib.models import build_model, count_parameters
 from fmnist_lib.train import evaluate, loss_fn, make_optimizer, train_epoch
 
 
-class UsualEncoder(nn.Sequential):
-    def __init__(self, n=64, p=0.2):
-        super().__init__(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(p),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(p),
-            nn.Flatten(), nn.Linear(32 * 7 * 7, n), nn.ReLU(), nn.Dropout(p))
+# Parameter counts of the assignment's model at n=64 (fmnist_lib/models.py's docstring, tests/test_models.py).
+PARAMETERS = {"encoder": 56_064, "autoencoder": 116_417, "classifier": 56_714}
+
+
+def usual_encoder(n=64, p=0.2) -> list[nn.Module]:
+    return [nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Dropout(p), nn.MaxPool2d(2),  # 28 -> 26 -> 13
+            nn.Conv2d(16, 32, 3), nn.ReLU(), nn.Dropout(p), nn.MaxPool2d(2),  # 13 -> 11 -> 5
+            nn.Flatten(), nn.Linear(32 * 5 * 5, n), nn.ReLU(), nn.Dropout(p)]
 
 
 def usual_model(model: str, n=64, p=0.2) -> nn.Module:
+    """The assignment's model as it is commonly written: one nn.Sequential of stock layers."""
+    if model == "encoder":
+        return nn.Sequential(*usual_encoder(n, p))
     if model == "classifier":
-        return nn.Sequential(UsualEncoder(n, p), nn.Linear(n, 128), nn.ReLU(), nn.Dropout(p), nn.Linear(128, 10),
-                             nn.ReLU())
+        return nn.Sequential(*usual_encoder(n, p), nn.Linear(n, 10), nn.ReLU(), nn.Dropout(p))
     return nn.Sequential(
-        UsualEncoder(n, p), nn.Linear(n, 32 * 7 * 7), nn.ReLU(), nn.Dropout(p), nn.Unflatten(1, (32, 7, 7)),
-        nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(), nn.Dropout(p),
-        nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid())
+        *usual_encoder(n, p), nn.Linear(n, 32 * 5 * 5), nn.ReLU(), nn.Dropout(p), nn.Unflatten(1, (32, 5, 5)),
+        nn.ConvTranspose2d(32, 16, 4, stride=2, output_padding=1), nn.ReLU(), nn.Dropout(p),  # 5 -> 13
+        nn.ConvTranspose2d(16, 1, 3, stride=2, output_padding=1), nn.Sigmoid())  # 13 -> 28
+
+
+def check_usual_model() -> None:
+    """The usual loop's model must be the project's: same parameter counts (the assignment's), same parameter shapes
+    in the same order, and with the project's weights copied in, the same outputs in eval mode."""
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for name, expected in PARAMETERS.items():
+        project = build_model(Config(model="autoencoder")).encoder if name == "encoder" else \
+            build_model(Config(model=name))
+        usual = usual_model(name)
+        counts = count_parameters(usual), count_parameters(project)
+        if counts != (expected, expected):
+            raise SystemExit(f"bench: {name} has {counts[0]:,} parameters in the usual loop and {counts[1]:,} in the "
+                             f"project's; the assignment's model has {expected:,}")
+        shapes = [tuple(t.shape) for t in usual.parameters()], [tuple(t.shape) for t in project.parameters()]
+        if shapes[0] != shapes[1]:
+            raise SystemExit(f"bench: {name}'s parameter shapes differ: usual {shapes[0]}, project {shapes[1]}")
+        with torch.no_grad():
+            for a, b in zip(usual.parameters(), project.parameters()):
+                a.copy_(b)
+            try:
+                same = torch.allclose(usual.eval()(x), project.eval()(x), atol=1e-6)
+            except RuntimeError as err:  # e.g. a layer's output no longer fits the next layer
+                raise SystemExit(f"bench: {name} fails in the usual loop: {str(err).splitlines()[0]}") from None
+            if not same:
+                raise SystemExit(f"bench: {name} computes a different function in the usual loop than in the project")
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a timer starts (or stops) after it; nothing on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def usual_images_per_s(model_name: str, images: int, device: torch.device) -> float:
@@ -58,6 +96,7 @@ def usual_images_per_s(model_name: str, images: int, device: torch.device) -> fl
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     criterion = nn.MSELoss() if model_name == "autoencoder" else nn.CrossEntropyLoss()
     model.train()
+    sync(device)
     start = time.perf_counter()
     for x, y in loader:
         x, y = x.to(device), y.to(device)
@@ -77,6 +116,7 @@ def project_images_per_s(model_name: str, images: int, device: torch.device, thr
     torch.manual_seed(0)
     model = build_model(cfg).to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model.parameters())
+    sync(device)
     start = time.perf_counter()
     train_epoch(model, opt, loss_fn(cfg), train, cfg, torch.Generator().manual_seed(0))
     return images / (time.perf_counter() - start)
@@ -90,6 +130,7 @@ def usual_eval_images_per_s(model_name: str, device: torch.device) -> float:
     ds = datasets.FashionMNIST(str(data_root()), train=False, download=False, transform=transforms.ToTensor())
     model = usual_model(model_name).to(device).eval()
     criterion = nn.MSELoss() if model_name == "autoencoder" else nn.CrossEntropyLoss()
+    sync(device)
     start = time.perf_counter()
     with torch.no_grad():
         for x, y in DataLoader(ds, batch_size=1000):
@@ -102,33 +143,62 @@ def eval_images_per_s(model_name: str, device: torch.device) -> float:
     cfg = Config(model=model_name)
     model = build_model(cfg).to(device).to(memory_format=torch.channels_last)
     test = load_fashion_mnist().test.to(device)
+    sync(device)
     start = time.perf_counter()
     evaluate(model, test, cfg)
     return len(test) / (time.perf_counter() - start)
 
 
-def flops_per_image(model_name: str) -> float:
+def flops_per_image(model_name: str, n: int = 64) -> int:
+    """FLOPs (2 per multiply-add) of one training step per image, from the assignment's layer shapes: the
+    convolutions, transposed convolutions and linear layers, forward and backward. The backward pass costs two
+    forwards (the input's gradient and the weights') except in the first convolution, whose input, the image, needs
+    no gradient. ReLU, dropout, pooling, the loss and Adam are elementwise and not counted (nor by FlopCounterMode).
+    """
+    conv1 = 2 * 1 * 16 * 3 * 3 * 26 * 26  # Conv2d(1->16, 3): 26x26 outputs
+    conv2 = 2 * 16 * 32 * 3 * 3 * 11 * 11  # Conv2d(16->32, 3): 11x11 outputs
+    forward = conv1 + conv2 + 2 * 800 * n  # + Linear(800->n)
+    if model_name == "classifier":
+        forward += 2 * n * 10  # Linear(n->10)
+    else:
+        # a transposed convolution does Cin x Cout x k x k multiply-adds per *input* position
+        forward += 2 * n * 800 + 2 * 32 * 16 * 4 * 4 * 5 * 5 + 2 * 16 * 1 * 3 * 3 * 13 * 13  # 5 -> 13 -> 28
+    return 3 * forward - conv1
+
+
+def counted_flops_per_image(model_name: str, batch: int = 100) -> float:
+    """torch's FlopCounterMode on one training step of the project's model (forward, loss, backward), per image."""
     cfg = Config(model=model_name)
-    model = build_model(cfg)
-    x, y = torch.rand(100, 1, 28, 28), torch.randint(0, 10, (100,))
+    model = build_model(cfg).train()
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
     with FlopCounterMode(display=False) as counter:
         out = model(x)
         loss_fn(cfg)(out, x if model_name == "autoencoder" else y).backward()
-    return counter.get_total_flops() / 100
+    return counter.get_total_flops() / batch
 
 
-def peak_gflops() -> tuple[float, float]:
+def check_flops() -> None:
+    for model_name in ("classifier", "autoencoder"):
+        ours, counted = flops_per_image(model_name), counted_flops_per_image(model_name)
+        if ours != counted:
+            raise SystemExit(f"bench: {model_name} step counted at {counted:,.0f} FLOPs per image by FlopCounterMode, "
+                             f"{ours:,} from the layer shapes; make flops_per_image follow fmnist_lib/models.py")
+
+
+def peak_gflops(device: torch.device) -> tuple[float, float]:
     """Measured float32 rates: a 2048^3 matmul and a 64->64 channel 3x3 convolution on 56x56 maps."""
-    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
-    conv, x = nn.Conv2d(64, 64, 3, padding=1), torch.rand(32, 64, 56, 56)
+    a, b = torch.rand(2048, 2048, device=device), torch.rand(2048, 2048, device=device)
+    conv, x = nn.Conv2d(64, 64, 3, padding=1).to(device), torch.rand(32, 64, 56, 56, device=device)
     rates = []
     for fn, flops in ((lambda: a @ b, 2 * 2048 ** 3), (lambda: conv(x), 2 * 32 * 64 * 64 * 9 * 56 * 56)):
         with torch.inference_mode():
             fn()
             times = []
             for _ in range(5):
+                sync(device)
                 t = time.perf_counter()
                 fn()
+                sync(device)
                 times.append(time.perf_counter() - t)
         rates.append(flops / min(times) / 1e9)
     return rates[0], rates[1]
@@ -157,14 +227,22 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=10_000, help="training images per repetition")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
+    if args.reps < 1:
+        parser.error(f"--reps {args.reps}: give a whole number of repetitions >= 1")
+    if not 100 <= args.images <= 50_000:
+        parser.error(f"--images {args.images}: give a number from 100 (one batch) to 50000 (the training split)")
+    if args.threads < 1:
+        parser.error(f"--threads {args.threads}: give a whole number of threads >= 1")
     torch.set_num_threads(args.threads)
+    check_usual_model()  # both loops train the assignment's model, parameter for parameter
+    check_flops()  # the FLOP counts behind the GF/s columns are FlopCounterMode's
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"device: {name}; torch {torch.__version__}; batch 100, Adam; {args.images} images x {args.reps} reps, "
           f"medians", flush=True)
-    mm, cv = peak_gflops() if device.type == "cpu" else (float("nan"), float("nan"))
-    if device.type == "cpu":
-        print(f"measured peak: matmul {mm:.0f} GFLOP/s, convolution {cv:.0f} GFLOP/s (float32)")
+    mm, cv = peak_gflops(device)
+    tf32 = " (cuDNN convolutions in TF32, torch's default)" if device.type == "cuda" else ""
+    print(f"measured peak: matmul {mm:.0f} GFLOP/s, convolution {cv:.0f} GFLOP/s (float32{tf32})")
     header = f"{'model':12s} {'usual img/s':>12s} {'project img/s':>14s} {'ratio':>6s} {'usual GF/s':>11s} " \
              f"{'project GF/s':>13s} {'eval usual':>11s} {'eval project':>13s}"
     if device.type == "cpu" and args.threads > 1:

@@ -2,8 +2,9 @@
 
 An entry is written into runs/.tmp/ and renamed into place, so a killed run never leaves an entry that reads
 as complete. A per-key file lock (flock, released by the OS when its holder dies) makes two processes that
-ask for the same run train it once. An entry that fails to load (truncated weights, unparsable history,
-another cache version) is reported, removed and re-trained.
+ask for the same run train it once. A run in training checkpoints every epoch into runs/.tmp/<key>.ckpt, so
+one that was killed resumes from its last epoch (removed once the entry is saved). An entry that fails to load
+(truncated weights, unparsable history, another cache version) is reported, removed and re-trained.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ import os
 import shutil
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
 
 from .config import CACHE_VERSION, Config
-from .paths import runs_dir
+from .paths import runs_dir, store_dirs
 from .train import RunResult, fit
 
 FILES = ("config.json", "history.json", "meta.json", "weights.pt")
@@ -85,10 +84,28 @@ def save(result: RunResult, root: Path | None = None) -> Path:
 
 
 def load(cfg: Config, root: Path | None = None) -> RunResult:
-    """A cached run; MissingRun if absent, CorruptEntry if present but not trustworthy."""
+    """A cached run, else its entry in a results store (reports/*/store/, whose `state` is None where the store
+    keeps no weights); MissingRun if in neither, CorruptEntry if present but not trustworthy."""
     path = entry_dir(cfg, root)
     if not path.is_dir():
-        raise MissingRun(f"run {cfg.label()} ({path.name}) is not in the cache")
+        stored = stored_entry(cfg)
+        if stored is None:
+            raise MissingRun(f"run {cfg.label()} ({path.name}) is not in the cache nor in a results store")
+        try:
+            return read_entry(cfg, stored, weights_optional=True)
+        except CorruptEntry as exc:
+            raise CorruptEntry(f"published entry {stored}: {exc}") from exc
+    return read_entry(cfg, path)
+
+
+def stored_entry(cfg: Config) -> Path | None:
+    """The entry of `cfg` in a results store (see fmnist_lib.store), or None."""
+    return next((store / cfg.key() for store in store_dirs() if (store / cfg.key()).is_dir()), None)
+
+
+def read_entry(cfg: Config, path: Path, weights_optional: bool = False) -> RunResult:
+    """The run stored in folder `path`, checked: cache version, config, history, weights' SHA-256 (a store entry
+    may lack weights.pt: `weights_optional`, state None); CorruptEntry if it cannot be trusted."""
     try:
         meta = json.loads((path / "meta.json").read_text())
         if meta.get("cache_version") != CACHE_VERSION:
@@ -99,9 +116,11 @@ def load(cfg: Config, root: Path | None = None) -> RunResult:
         status = history.pop("status")
         if status not in ("ok", "diverged") or not isinstance(history.get("train_loss"), list):
             raise CorruptEntry("history.json lacks status or train_loss")
-        if sha256(path / "weights.pt") != meta["weights_sha256"]:
-            raise CorruptEntry("weights.pt does not match its recorded SHA-256 (truncated or altered)")
-        state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        state = None
+        if not weights_optional or (path / "weights.pt").exists():
+            if sha256(path / "weights.pt") != meta["weights_sha256"]:
+                raise CorruptEntry("weights.pt does not match its recorded SHA-256 (truncated or altered)")
+            state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         pred = decode_predictions((path / PREDICTIONS).read_text()) if (path / PREDICTIONS).is_file() else None
     except CorruptEntry:
         raise
@@ -139,8 +158,15 @@ def _try_load(cfg: Config, root: Path | None) -> RunResult | None:
         return None
 
 
-def get_run(cfg: Config, train: bool = True, root: Path | None = None, progress: bool = True) -> RunResult:
-    """The run of `cfg`: from the cache, else trained (its autoencoder first, if it needs one) and cached."""
+def checkpoint_path(cfg: Config, root: Path | None = None) -> Path:
+    """Where a run in training keeps its epoch checkpoint (removed once its entry is saved)."""
+    return _root(root) / ".tmp" / f"{cfg.key()}.ckpt"
+
+
+def get_run(cfg: Config, train: bool = True, root: Path | None = None, progress: bool = True,
+            on_epoch=None) -> RunResult:
+    """The run of `cfg`: from the cache, else trained (its autoencoder first, if it needs one) and cached. A run
+    that was stopped part-way resumes from its last epoch checkpoint; `on_epoch(cfg, epochs_done)` follows it."""
     try:
         return load(cfg, root)
     except (MissingRun, CorruptEntry):
@@ -152,20 +178,20 @@ def get_run(cfg: Config, train: bool = True, root: Path | None = None, progress:
             return result
         for stale in (_root(root) / ".tmp").glob(f"{cfg.key()}-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed run of this key
-        encoder = get_run(cfg.autoencoder_config(), root=root, progress=progress).encoder_state() \
-            if cfg.pretrained else None
-        result = fit(cfg, encoder_state=encoder, progress=progress)
+        encoder = get_run(cfg.autoencoder_config(), root=root, progress=progress, on_epoch=on_epoch) \
+            .encoder_state() if cfg.pretrained else None
+        ckpt = checkpoint_path(cfg, root)
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        result = fit(cfg, encoder_state=encoder, progress=progress, checkpoint=ckpt,
+                     on_epoch=(lambda done: on_epoch(cfg, done)) if on_epoch else None)
         save(result, root)
+        ckpt.unlink(missing_ok=True)
         return result
 
 
 def is_cached(cfg: Config, root: Path | None = None) -> bool:
-    return (entry_dir(cfg, root) / "meta.json").is_file()
-
-
-def _train_one(cfg: Config, root: Path | None) -> str:
-    get_run(cfg, root=root)
-    return cfg.key()
+    """In the run cache or in a results store (then ensure_runs does not train it)."""
+    return (entry_dir(cfg, root) / "meta.json").is_file() or stored_entry(cfg) is not None
 
 
 def default_workers() -> int:
@@ -173,21 +199,25 @@ def default_workers() -> int:
     return int(os.environ.get("FMNIST_WORKERS", os.cpu_count() or 1))
 
 
-def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None, priority=None) -> list[RunResult]:
-    """All runs of `cfgs`, training the missing ones in parallel processes: in the order of `priority(cfg)` (a sort
-    key; none by default), then autoencoders, classifiers that need none, pretrained classifiers, longest first."""
-    cfgs = list(cfgs)
+def plan_missing(cfgs, root: Path | None = None, priority=None) -> list[Config]:
+    """The runs of `cfgs` not in the cache, with the autoencoders their classifiers start from, in training order:
+    `priority(cfg)` (a sort key; none by default), then autoencoders, classifiers that need none, pretrained
+    classifiers, longest first (so the last runs to start are short ones)."""
     missing = list({c.key(): c for c in cfgs if not is_cached(c, root)}.values())
     needed = {c.autoencoder_config().key(): c.autoencoder_config() for c in missing if c.pretrained}
     missing = [c for c in needed.values() if not is_cached(c, root)] + [c for c in missing if c.key() not in needed]
-    # longest first, so the last runs to start are short ones; autoencoders before the classifiers
     missing.sort(key=lambda c: (priority(c) if priority else 0, c.model != "autoencoder", c.pretrained,
                                 -c.epochs * c.train_size / c.batch_size ** 0.5))
-    workers = min(workers or default_workers(), len(missing))
-    if workers > 1 and not torch.cuda.is_available():
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            list(pool.map(_train_one, missing, [root] * len(missing)))
-    else:
-        for c in missing:
-            get_run(c, root=root)
+    return missing
+
+
+def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None, priority=None) -> list[RunResult]:
+    """All runs of `cfgs`, training the missing ones (plan_missing's order) in `workers` parallel processes, one GPU
+    each where there are GPUs, under one progress bar (fmnist_lib.launch)."""
+    cfgs = list(cfgs)
+    missing = plan_missing(cfgs, root, priority)
+    if missing:
+        from .launch import train_local  # launch imports this module
+
+        train_local(missing, workers or default_workers(), root)
     return [get_run(c, root=root) for c in cfgs]

@@ -79,11 +79,11 @@ def compare(a, b, name_a: str, name_b: str, metric: str, higher_is_better: bool,
     ma, mb = _mean(fa), _mean(fb)
     seeds = _seeds(a, b)
     measured = f"{name_a} {_f(ma)} vs {name_b} {_f(mb)} ({label})"
-    test = f"Welch's t-test on the final {label}"
+    test = "Welch's t-test"
     if np.isnan(ma) or np.isnan(mb):
         ok = np.isnan(mb) and not np.isnan(ma)
         verdict = ONE_SEED if seeds < 2 else ("supported" if ok else "contradicted")
-        return Row(figure, claim, measured + ("; a side diverged"), "rule: a diverged run is the worse one", seeds,
+        return Row(figure, claim, measured + "; a side diverged", "rule: a diverged run is the worse", seeds,
                    direction=ok, verdict=verdict)
     direction = ma > mb if higher_is_better else ma < mb
     return Row(figure, claim, measured, test, seeds, p=welch(fa, fb), direction=direction)
@@ -104,8 +104,7 @@ def trend_row(groups: dict, metric: str, log2: bool, claimed_sign: int, figure: 
     measured = (f"slope {t['slope']:+.3g} {label} {unit} (95% CI {t['low']:+.3g} to {t['high']:+.3g}); "
                 + ", ".join(f"{param}={v}: {_f(_mean(g.final(metric)))}" for v, g in groups.items()))
     seeds = _seeds(*groups.values())
-    return Row(figure, claim, measured, f"least-squares slope of the final {label} on "
-               f"{'log2 ' if log2 else ''}{param}, all seeds and values ({t['n']} runs)", seeds, p=t["p"],
+    return Row(figure, claim, measured, f"slope on {'log2 ' if log2 else ''}{param} ({t['n']} runs)", seeds, p=t["p"],
                direction=bool(np.sign(t["slope"]) == claimed_sign) if not np.isnan(t["slope"]) else None)
 
 
@@ -137,8 +136,7 @@ def fails(group, reference, name: str, ref_name: str, figure: str, claim: str) -
         notes.append(f"{h[-1]:.4g}" + (" (far above)" if far else "") + (" (stalled)" if stalled else ""))
     verdict, held = _per_seed(outcomes, _seeds(group))
     measured = (f"{name}: final validation loss per seed {', '.join(notes)}; {ref_name} {_f(ref_final)}; {held}")
-    test = (f"rule per seed: fails if diverged, final > {FAIL_FACTOR:g}x the reference's, or a fall from epoch 1 "
-            f"< {STALL:g}x the reference's")
+    test = f"rule per seed: diverged, final > {FAIL_FACTOR:g}× reference, or fall < {STALL:g}× reference's"
     return Row(figure, claim, measured, test, _seeds(group), verdict=verdict, direction=all(outcomes))
 
 
@@ -167,7 +165,7 @@ def slow(group, reference, metric: str, higher_is_better: bool, name: str, ref_n
 
     measured = (f"epochs to reach {label} {target:.4g} ({'1 point below' if higher_is_better else 'within 10% of'} "
                 f"{ref_name}'s final {ref:.4g}): {name} {show(a)}; {ref_name} {show(b)}")
-    return Row(figure, claim, measured, "Welch's t-test on epochs to reach the threshold (not reached: epochs + 1)",
+    return Row(figure, claim, measured, "Welch's t-test on epochs to threshold (not reached: epochs + 1)",
                _seeds(group, reference), p=welch(a, b), direction=np.mean(a) > np.mean(b))
 
 
@@ -188,8 +186,8 @@ def diminishing(groups: dict, metric: str, figure: str, claim: str, small=16, mi
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
-    return Row(figure, claim, measured, f"rule: supported if the ratio's interval lies below {DIMINISHING:g}, "
-               f"contradicted if above", seeds, verdict=verdict, direction=ratio < DIMINISHING)
+    return Row(figure, claim, measured, f"rule: ratio < {DIMINISHING:g} (bootstrap interval over seeds)", seeds,
+               verdict=verdict, direction=ratio < DIMINISHING)
 
 
 def capacity_cost(groups: dict, p_used=0.2, p_none=0.0, figure="5", claim="") -> Row:
@@ -203,8 +201,7 @@ def capacity_cost(groups: dict, p_used=0.2, p_none=0.0, figure="5", claim="") ->
                 + ("" if np.isnan(lo) else f" (95% CI {100 * lo:+.1f}% to {100 * hi:+.1f}%)"))
     verdict = (ONE_SEED if seeds < 2 else "supported" if hi <= CAPACITY_COST else
                "contradicted" if lo > CAPACITY_COST else "inconclusive")
-    return Row(figure, claim, measured, f"rule: supported if the cost's interval lies at or below "
-               f"{100 * CAPACITY_COST:g}%, contradicted if above", seeds, verdict=verdict,
+    return Row(figure, claim, measured, f"rule: cost ≤ {100 * CAPACITY_COST:g}% (Welch interval)", seeds, verdict=verdict,
                direction=cost <= CAPACITY_COST)
 
 
@@ -221,7 +218,7 @@ def gap_row(groups: dict, p_used=0.2, p_none=0.0, figure="5", claim="") -> Row:
     rise = np.mean([r.history["val_loss"][-1] - min(r.history["val_loss"]) for r in groups[p_none].runs])
     measured = (f"gap (validation − training loss, both eval mode) p={p_used}: {_f(_mean(a))}, p={p_none}: "
                 f"{_f(_mean(b))}; p={p_none}'s validation loss ends {rise:.3g} above its minimum")
-    return Row(figure, claim, measured, "Welch's t-test on the final generalization gap", _seeds(groups[p_used]),
+    return Row(figure, claim, measured, "Welch's t-test on the gap", _seeds(groups[p_used]),
                p=welch(a, b), direction=_mean(a) < _mean(b))
 
 
@@ -237,7 +234,7 @@ def confusion_rows(arms: dict, labels, classes, a="scratch", b="pretrained-froze
     oa, ob = [off_diagonal(r, labels) for r in ga.runs], [off_diagonal(r, labels) for r in gb.runs]
     rows = [Row("9", "The scratch classifier's confusion matrix shows less confusion than the pretrained one's",
                 f"off-diagonal mass (mean of 1 − recall over classes) {a} {_mean(oa):.4f} vs {b} {_mean(ob):.4f}",
-                "Welch's t-test on each seed's off-diagonal mass", _seeds(ga, gb), p=welch(oa, ob),
+                "Welch's t-test", _seeds(ga, gb), p=welch(oa, ob),
                 direction=_mean(oa) < _mean(ob))]
     tops, inside = [], 0
     for name, g in ((a, ga), (b, gb)):
@@ -252,8 +249,8 @@ def confusion_rows(arms: dict, labels, classes, a="scratch", b="pretrained-froze
     verdict = "supported" if inside == len(tops) else "contradicted" if inside == 0 else "mixed"
     rows.append(Row("9", "The largest confusions are among shirt, T-shirt/top, pullover and coat",
                     f"top 3 confused pairs of each matrix ({a}; {b}): " + ", ".join(tops),
-                    "descriptive rule: supported if all six pairs lie within the four classes, contradicted if none "
-                    "(matrices pooled over seeds)", _seeds(ga, gb), verdict=verdict, direction=inside == len(tops)))
+                    "descriptive: all 6 pairs within the 4 classes (seeds pooled)", _seeds(ga, gb), verdict=verdict,
+                    direction=inside == len(tops)))
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 # Bump when a change to the code alters what a cached run contains: old entries are then re-trained.
@@ -120,10 +121,18 @@ def check_names(names) -> None:
             raise ConfigError(f"unknown config field {name!r}; allowed: {', '.join(FIELDS)}")
 
 
+# A number written as text (papermill's `-y 'values: [1e-3]'` passes '1e-3': YAML 1.1 reads it as a string).
+_NUMBER_TEXT = {int: re.compile(r"[-+]?[0-9]+"),
+                float: re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")}
+
+
 def _check_type(cfg: Config) -> None:
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         expected = {"int": int, "float": float, "str": str, "bool": bool}[f.type]
+        if expected in _NUMBER_TEXT and isinstance(value, str) and _NUMBER_TEXT[expected].fullmatch(value):
+            value = expected(value)  # only text that is exactly a number of the field's type: '1e-3', '64'
+            object.__setattr__(cfg, f.name, value)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             object.__setattr__(cfg, f.name, float(value))  # lr=1 means 1.0
             continue
@@ -155,7 +164,9 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile("full", ae_epochs=30, clf_epochs=20, train_size=50_000, eval_size=10_000, seeds=(0, 1, 2),
+    # the study's: Config's defaults (30 autoencoder epochs, 50k/10k images) and 20 classifier epochs
+    "full": Profile("full", ae_epochs=Config.ae_epochs, clf_epochs=20, train_size=Config.train_size,
+                    eval_size=Config.eval_size, seeds=(0, 1, 2),
                     arm_seeds=(0, 1, 2, 3, 4)),
     "quick": Profile("quick", ae_epochs=4, clf_epochs=4, train_size=20_000, eval_size=10_000, seeds=(0,),
                      arm_seeds=(0, 1, 2)),

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .paths import ROOT
+from .paths import ROOT, env_path
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -43,7 +43,7 @@ class DataError(RuntimeError):
 
 def data_root() -> Path:
     """Directory that holds FashionMNIST/raw/: $FMNIST_DATA, else the repo's data/."""
-    return Path(os.environ.get("FMNIST_DATA", ROOT / "data"))
+    return env_path("FMNIST_DATA", ROOT / "data")
 
 
 def raw_dir(root: Path | None = None) -> Path:
@@ -192,16 +192,18 @@ def examples_per_class(split: Split, k: int = 1) -> Split:
 
 def main(argv=None) -> int:
     """`python -m fmnist_lib.data [fetch|verify]`: obtain or check the data, one line on error."""
-    cmd = (argv or sys.argv[1:] or ["fetch"])[0]
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fmnist_lib.data", description="Obtain or check Fashion-MNIST.")
+    parser.add_argument("command", nargs="?", default="fetch", choices=("fetch", "verify"),
+                        help="fetch: find, decompress or download, then verify (default); verify: check only")
+    args = parser.parse_args(argv)
     try:
-        if cmd == "fetch":
+        if args.command == "fetch":
             print(f"Fashion-MNIST verified in {fetch()}")
-        elif cmd == "verify":
+        else:
             verify()
             print(f"Fashion-MNIST verified in {raw_dir()}")
-        else:
-            print(f"error: unknown command {cmd!r}; allowed: fetch, verify", file=sys.stderr)
-            return 2
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ ARMS = {
     "pretrained-finetune": {"encoder": "pretrained-finetune"},
     "random-frozen": {"encoder": "random-frozen"},
 }
+STUDY_ARMS = ("scratch", "pretrained-frozen")  # the two classifiers the study compared
 # The head ablation: the study's ReLU on the logits against plain logits, on the two main arms.
 HEAD_ABLATION = {f"{arm} / {head} head": {**ARMS[arm], "head": head}
                  for arm in ("scratch", "pretrained-frozen") for head in ("relu", "linear")}
@@ -55,6 +57,18 @@ HEAD_ABLATION = {f"{arm} / {head} head": {**ARMS[arm], "head": head}
 ARM_PAIRS = (("scratch", "pretrained-frozen"), ("pretrained-frozen-eval", "pretrained-frozen"),
              ("pretrained-frozen", "random-frozen"), ("pretrained-finetune", "scratch"))
 HEAD_PAIRS = tuple((f"{arm} / linear head", f"{arm} / relu head") for arm in ("scratch", "pretrained-frozen"))
+
+
+def describe_sweep(groups: dict, spec: Sweep) -> str:
+    """One line on what a sweep's runs are, read from the runs' own configs (overrides included)."""
+    cfg = next(iter(groups.values())).runs[0].config
+    what = f"**{spec.model}**, sweeping `{spec.param}` over {list(groups)} (study figure {spec.figure})"
+    if spec.model == "classifier":
+        what += f", encoder `{cfg.encoder}`, head `{cfg.head}`"
+    shown = {k: v for k, v in cfg.relevant().items()
+             if k in ("n", "lr", "dropout", "batch_size", "optimizer", "epochs", "train_size") and k != spec.param}
+    return what + "; other settings: " + ", ".join(f"{k}={v}" for k, v in shown.items()) + \
+        f"; seeds {[r.config.seed for r in next(iter(groups.values())).runs]}."
 
 
 def get_sweep(name: str) -> Sweep:
@@ -89,7 +103,8 @@ def sweep_configs(name: str, profile: str, values=None, seeds=None, overrides=No
     if values is None:
         values = sweep.values
     if not isinstance(values, (list, tuple)):
-        raise ConfigError(f"values={values!r} is not a list; allowed: a non-empty list of {sweep.param} values")
+        raise ConfigError(f"values={values!r} is not a list; allowed: a non-empty list of {sweep.param} values "
+                          f"(papermill and make's PARAMS take a list as -y 'values: [..]', not -p)")
     if len(values) == 0:
         raise ConfigError(f"values=[] is empty; allowed: a non-empty list of {sweep.param} values")
     for name in (sweep.param, "seed", "model"):
@@ -97,8 +112,11 @@ def sweep_configs(name: str, profile: str, values=None, seeds=None, overrides=No
             raise ConfigError(f"overrides may not set {name!r}; allowed: other config fields (use values or seeds)")
     seeds = resolve_seeds(profile, seeds)
     settings = {**dict(sweep.fixed), **overrides}  # overrides win over the sweep's fixed settings
-    return {v: [make_config(profile, sweep.model, **settings, **{sweep.param: v}, seed=s) for s in seeds]
-            for v in values}
+    groups = {}
+    for v in values:
+        cfgs = [make_config(profile, sweep.model, **settings, **{sweep.param: v}, seed=s) for s in seeds]
+        groups[getattr(cfgs[0], sweep.param)] = cfgs  # the value as Config holds it: papermill's text '1e-3' is 0.001
+    return groups
 
 
 def arm_configs(profile: str, arms: dict = ARMS, seeds=None, **overrides) -> dict:
@@ -149,23 +167,86 @@ class Group:
         return sum(r.meta["wall_seconds"] for r in self.runs)
 
 
+# Seconds per training image per epoch, by kind of run, when no finished run of that kind is there to measure
+# (measured on this project's 2-core machine: one process per core, evaluation included).
+FALLBACK_SECONDS_PER_IMAGE = {"autoencoder": 3.0e-4, "classifier": 1.4e-4, "frozen": 0.9e-4}
+
+
+def _kind(cfg: Config) -> str:
+    return "frozen" if cfg.frozen else cfg.model
+
+
+def estimate_seconds(cfgs, workers: int | None = None) -> float:
+    """Wall time to train `cfgs` with `workers` processes, from the epoch times of finished runs of each kind in
+    the run cache (else FALLBACK_SECONDS_PER_IMAGE)."""
+    from .cache import default_workers, is_cached, load
+
+    rates = {}
+    for c in cfgs:
+        kind = _kind(c)
+        if kind not in rates and is_cached(c):
+            r = load(c)
+            seconds = sum(r.history.get("epoch_seconds", []))
+            if seconds:
+                rates[kind] = seconds / (len(r.history["epoch_seconds"]) * c.train_size)
+    total = sum(c.epochs * c.train_size * rates.get(_kind(c), FALLBACK_SECONDS_PER_IMAGE[_kind(c)]) for c in cfgs)
+    return total / max(1, min(workers or default_workers(), len(cfgs) or 1))
+
+
+def plan_text(missing: list[Config], workers: int | None = None) -> str:
+    """What is about to be trained: how many runs, which, and the estimated wall time."""
+    minutes = estimate_seconds(missing, workers) / 60
+    names = "; ".join(c.label() for c in missing[:6]) + ("; …" if len(missing) > 6 else "")
+    return (f"training {len(missing)} run(s) not in the cache, about {minutes:.0f} min here "
+            f"({minutes / 60:.1f} h)" if minutes >= 90 else
+            f"training {len(missing)} run(s) not in the cache, about {max(minutes, 0.1):.1f} min here") + f": {names}"
+
+
+def complete_profiles() -> list[str]:
+    """The profiles whose every run is in the run cache or the published store, largest first."""
+    from .cache import is_cached
+    from .config import PROFILES
+
+    return [name for name in PROFILES if all(is_cached(c) for c in all_configs(name))]
+
+
+def resolve_profile(profile: str | None) -> str:
+    """`profile`, or for None the largest profile complete in the run cache or the published store, else quick;
+    prints which, so an interactive Run All says at once what it shows."""
+    if profile is not None:
+        get_profile(profile)
+        return profile
+    done = complete_profiles()
+    chosen = done[0] if done else "quick"
+    print(f"profile: {chosen} " + ("(the largest profile complete in the run cache or the published store)"
+                                   if done else "(no profile is complete in the run cache yet: quick trains in "
+                                                "minutes)"))
+    return chosen
+
+
 def collect(groups: dict, train: bool = True, workers: int | None = None) -> dict[object, Group]:
-    """{label: Group} from {label: [Config]}; trains what is missing unless train=False (then MissingRun)."""
+    """{label: Group} from {label: [Config]}; trains what is missing unless train=False (then MissingRun),
+    saying first what it will train and for about how long."""
     if train:
-        ensure_runs([c for cfgs in groups.values() for c in cfgs], workers)
-    return {label: Group(label, [get_run(c, train=False) for c in cfgs]) for label, cfgs in groups.items()}
+        missing = missing_runs(groups)
+        if missing:
+            print(plan_text(missing, workers), flush=True)
+        cfgs = [c for cs in groups.values() for c in cs]
+        loaded = {c.key(): r for c, r in zip(cfgs, ensure_runs(cfgs, workers))}
+        return {label: Group(label, [loaded[c.key()] for c in cs]) for label, cs in groups.items()}
+    return {label: Group(label, [get_run(c, train=False) for c in cs]) for label, cs in groups.items()}
 
 
 def missing_runs(groups: dict) -> list[Config]:
-    """The configs of `groups` that are not in the cache."""
-    out = []
-    for cfgs in groups.values():
-        for c in cfgs:
-            try:
-                get_run(c, train=False)
-            except MissingRun:
-                out.append(c)
-    return out
+    """The configs of `groups`, and the autoencoders their pretrained classifiers start from, that are neither in
+    the run cache nor in the published store (checked without loading anything)."""
+    from .cache import is_cached
+
+    cfgs = {c.key(): c for cs in groups.values() for c in cs}
+    for c in list(cfgs.values()):
+        if c.pretrained:
+            cfgs.setdefault(c.autoencoder_config().key(), c.autoencoder_config())
+    return [c for c in cfgs.values() if not is_cached(c)]
 
 
 def summary_table(groups: dict[object, Group], metrics: list[str]) -> pd.DataFrame:
@@ -196,19 +277,30 @@ def baseline_configs(profile: str, model: str = "autoencoder", seeds=None, **ove
     return [make_config(profile, model, **overrides, seed=s) for s in resolve_seeds(profile, seeds)]
 
 
-def report_groups(profile: str) -> dict[str, dict[object, Group]]:
-    """Every result the summary report shows, from the cache only; names all missing runs if any are."""
+def report_groups(profile: str, partial: bool = False) -> dict[str, dict[object, Group]]:
+    """Every result the summary report shows, from the run cache and the published store only, each run loaded
+    once. A missing run raises MissingRun naming them all, unless `partial`: then the experiments with a missing run
+    are left out (report_plan(profile) lists them all)."""
     plan = report_plan(profile)
     missing = {c.key(): c for groups in plan.values() for c in missing_runs(groups)}
-    if missing:
+    if missing and not partial:
         raise MissingRun(f"{len(missing)} run(s) of profile {profile!r} are not in the cache "
                          f"(run `make report PROFILE={profile}`): "
                          + "; ".join(c.label() for c in missing.values()))
-    return {name: collect(groups, train=False) for name, groups in plan.items()}
+    loaded: dict[str, RunResult] = {}
+
+    def load_once(c: Config) -> RunResult:
+        if c.key() not in loaded:
+            loaded[c.key()] = get_run(c, train=False)
+        return loaded[c.key()]
+
+    return {name: {label: Group(label, [load_once(c) for c in cfgs]) for label, cfgs in groups.items()}
+            for name, groups in plan.items() if not missing_runs(groups)}
 
 
 def predictions(group: Group):
-    """(true labels, predicted labels) on the test split, concatenated over the group's seeds."""
+    """(true labels, predicted labels) on the test split, concatenated over the group's seeds: the predictions each
+    run recorded at its last epoch (stored beside its history), computed from its weights only where absent."""
     from .data import load_fashion_mnist
     from .train import predict
 
@@ -216,7 +308,7 @@ def predictions(group: Group):
     for r in group.runs:
         test = load_fashion_mnist(r.config.train_size, r.config.eval_size).test
         y_true.append(test.y)
-        y_pred.append(predict(r.model(), test.x).argmax(1))
+        y_pred.append(r.predictions.long() if r.predictions is not None else predict(r.model(), test.x).argmax(1))
     return torch.cat(y_true).numpy(), torch.cat(y_pred).numpy()
 
 
@@ -243,14 +335,56 @@ def train_all(profile: str, workers: int | None = None) -> int:
     return len(cfgs)
 
 
+def cache_status() -> list[str]:
+    """What the run cache and the results stores hold: a heading, then one line per profile with how many of the
+    runs its report needs are there (complete, partly, none)."""
+    from .cache import entry_dir, is_cached
+    from .config import PROFILES
+    from .paths import ROOT, runs_dir, store_dirs
+
+    stores = store_dirs()
+    names = [str(s.relative_to(ROOT)) if s.is_relative_to(ROOT) else str(s) for s in stores]
+    lines = [f"runs held in the run cache {runs_dir()}" + (f" and the results store(s) {', '.join(names)}"
+                                                            if stores else "") + ":"]
+    for profile in PROFILES:
+        cfgs = all_configs(profile)
+        held = sum(is_cached(c) for c in cfgs)
+        where = [f"run cache {sum((entry_dir(c) / 'meta.json').is_file() for c in cfgs)}"]
+        where += [f"{name} {sum((s / c.key()).is_dir() for c in cfgs)}" for s, name in zip(stores, names)]
+        state = "complete" if held == len(cfgs) else "partly" if held else "none"
+        lines.append(f"  {profile:6s} {held:4d} of {len(cfgs):4d} runs: {state:8s} ({', '.join(where)})")
+    return lines
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"error: {message}; {self.format_usage().strip()}\n")
+
+
 def main(argv=None) -> int:
-    """`python -m fmnist_lib.experiments PROFILE [WORKERS]`: train every run the report needs."""
-    args = list(argv if argv is not None else sys.argv[1:])
+    """`python -m fmnist_lib.experiments PROFILE [WORKERS]`: train every run the report needs;
+    `--status`: which profiles the run cache and the results stores hold."""
+    parser = _Parser(prog="python -m fmnist_lib.experiments",
+                     description="Train every run the report of PROFILE needs, WORKERS processes in parallel.")
+    parser.add_argument("profile", nargs="?", default="full", help="full | quick | smoke (default: full)")
+    parser.add_argument("workers", nargs="?", type=int, help="parallel processes (default: one per core)")
+    parser.add_argument("--status", action="store_true",
+                        help="print how many runs of each profile are held, train nothing")
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"WORKERS={args.workers} is out of range; allowed: an integer >= 1")
     try:
-        train_all(args[0] if args else "full", int(args[1]) if len(args) > 1 else None)
+        if args.status:
+            print("\n".join(cache_status()))
+        else:
+            train_all(args.profile, args.workers)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: the runs that finished are in the run cache; run the same command again to train "
+              "the rest", file=sys.stderr)
+        return 130
     return 0
 
 

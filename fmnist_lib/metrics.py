@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import accuracy_score, confusion_matrix
-
-
-def accuracy(y_true, y_pred) -> float:
-    return float(accuracy_score(np.asarray(y_true), np.asarray(y_pred)))
+from sklearn.metrics import confusion_matrix
 
 
 def confusion(y_true, y_pred, normalize: bool = True, n_classes: int = 10) -> np.ndarray:

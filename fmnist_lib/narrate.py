@@ -12,7 +12,7 @@ from .labels import metric_label, param_label
 from .metrics import mean_std, welch
 
 
-def _seeds(groups) -> str:
+def _seeds_text(groups) -> str:
     n = min(len(g.runs) for g in groups.values())
     return f"{n} seed" + ("s" if n > 1 else "")
 
@@ -24,7 +24,7 @@ def history_text(group: Group) -> str:
     gap = 100 * (np.mean(drop) / np.mean(test) - 1)
     trend = group.curve("val_loss")[0]
     still = "still falling" if len(trend) > 1 and trend[-1] < trend[-2] else "flat or rising"
-    return (f"After {epochs} epochs ({_seeds({0: group})}) the validation MSE is {mean_std(val)} and the test MSE "
+    return (f"After {epochs} epochs ({_seeds_text({0: group})}) the validation MSE is {mean_std(val)} and the test MSE "
             f"{mean_std(test)}; the validation curve is {still} at the last epoch. Measured the study's way, "
             f"with dropout on, the test MSE is {mean_std(drop)}: {gap:+.0f}% against the honest, eval-mode figure, "
             f"so the study's way {'overstated' if gap > 0 else 'understated'} the reconstruction error.")
@@ -42,7 +42,7 @@ def sweep_text(groups: dict[object, Group], param: str, metric: str, higher_is_b
     ranked = sorted(((g.final(metric).mean(), v) for v, g in groups.items() if not g.diverged),
                     reverse=higher_is_better)
     order = ", ".join(f"{param}={v} ({m:.4f})" for m, v in ranked)
-    text = (f"On the validation split ({_seeds(groups)}) the best {param_label(param)} is **{best}**, with a final "
+    text = (f"On the validation split ({_seeds_text(groups)}) the best {param_label(param)} is **{best}**, with a final "
             f"{name} of {mean_std(groups[best].final(metric))}; its {test_name}, reported and not used to choose, "
             f"is {mean_std(groups[best].final(test_metric))}. Ranked by {name}: {order}.")
     if diverged:
@@ -52,7 +52,7 @@ def sweep_text(groups: dict[object, Group], param: str, metric: str, higher_is_b
 
 def arms_text(groups: dict[object, Group], pairs, metric: str = "test_acc") -> str:
     """Each arm's final figure and Welch's t-test for each compared pair."""
-    lines = [f"Final {metric_label(metric, 'classifier')} ({_seeds(groups)}): "
+    lines = [f"Final {metric_label(metric, 'classifier')} ({_seeds_text(groups)}): "
              + "; ".join(f"{name} {mean_std(g.final(metric))}" for name, g in groups.items()) + "."]
     for a, b in pairs:
         fa, fb = groups[a].final(metric), groups[b].final(metric)
@@ -111,3 +111,10 @@ def context_text(results: dict) -> str:
     lines.append(f"- The best arm here ({best}, {acc:.3f}) against Zalando's 2-convolution CNNs "
                  f"({ZALANDO_CNN[0]:.3f}-{ZALANDO_CNN[1]:.3f}) and a human ({HUMAN:.3f}).")
     return "\n".join(lines)
+
+
+def reconstruction_text(per_image, classes, test_mse: float) -> str:
+    """The spread of per-image MSE over the reconstruction examples, against the whole test split's mean."""
+    worst, best = int(per_image.argmax()), int(per_image.argmin())
+    return (f"Per-image MSE of these examples ranges from {float(per_image.min()):.4f} ({classes[best]}) to "
+            f"{float(per_image.max()):.4f} ({classes[worst]}); the mean over the whole test split is {test_mse:.4f}.")

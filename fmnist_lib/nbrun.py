@@ -1,25 +1,54 @@
 """Execute one parameterized notebook with papermill, refusing unknown parameter names.
 
-`python -m fmnist_lib.nbrun IN.ipynb OUT.ipynb [-p NAME VALUE]... [-y YAML]... [-f FILE]...`
+`python -m fmnist_lib.nbrun IN.ipynb OUT.ipynb [-p NAME VALUE]... [-y YAML]... [-f FILE]... [--html] [--custom ARGS...]`
 papermill itself only warns on an unknown name and saves a failed notebook; here an unknown name stops
-before anything runs, a failure prints the failing cell's error on one line, and OUT only ever holds a
-notebook that ran to the end (it is written beside OUT and renamed into place).
+before anything runs, a failure prints the failing cell's error on one line, Ctrl-C stops the kernel and its
+training processes with one line, and OUT only ever holds a notebook that ran to the end (it is written beside OUT
+and renamed into place). `--html` also renders OUT as a page beside it. The arguments after `--custom` are the
+user's (make's PARAMS): they may not set a parameter given before it (the profile, the sweep), and when there are
+any the output is named after them (custom/autoencoder--epochs-5.ipynb), so that a second custom run keeps the first.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
+import re
+import shutil
+import signal
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 KERNEL = "fmnist"
+# What to say when the user's arguments set a parameter that make fixes.
+FIXED_BY_MAKE = {
+    "profile": "set the profile with PROFILE=NAME (make {target} PROFILE={example}); allowed: {profiles}",
+    "sweep": "the target's name chooses the sweep (make sweep-NAME); allowed: {sweeps}",
+}
 
 
 class UsageError(ValueError):
     pass
+
+
+class Loader(yaml.SafeLoader):
+    """YAML as people write numbers: 1e-3 and 1E3 are floats (YAML 1.2's core schema; PyYAML follows YAML 1.1,
+    whose floats need a dot and a signed exponent, and reads `1e-3` as the string '1e-3')."""
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str):
+    return yaml.load(text, Loader=Loader)
 
 
 def resolve_value(text: str):
@@ -34,41 +63,84 @@ def resolve_value(text: str):
     return text
 
 
-def parse_args(args: list[str]) -> tuple[str, str, dict]:
-    """(input, output, parameters) from papermill-style arguments."""
-    positional, params = [], {}
+@dataclass
+class Job:
+    notebook: str
+    output: str
+    params: dict
+    fixed: dict = field(default_factory=dict)  # the parameters given before --custom
+    custom: dict = field(default_factory=dict)  # the parameters given after --custom
+    html: bool = False
+
+
+def parse_args(args: list[str]) -> Job:
+    """The notebook, output, parameters and options from papermill-style arguments."""
+    positional, fixed, custom, html, after_custom = [], {}, {}, False, False
     it = iter(args)
     for a in it:
         try:
             if a in ("-p", "--parameters"):
-                name = next(it)
-                params[name] = resolve_value(next(it))
+                name, text = next(it), next(it)
+                if text.lstrip()[:1] in ("[", "{"):
+                    raise UsageError(f"-p {name} takes one value, not {text!r}; for lists and mappings use "
+                                     f"-y '{name}: {text}'")
+                given = {name: resolve_value(text)}
             elif a in ("-y", "--parameters_yaml"):
-                loaded = yaml.safe_load(next(it))
-                if not isinstance(loaded, dict):
-                    raise UsageError(f"-y expects a YAML mapping such as 'values: [1, 2]', got {loaded!r}")
-                params.update(loaded)
+                given = load_yaml(next(it))
+                if not isinstance(given, dict):
+                    raise UsageError(f"-y expects a YAML mapping such as 'values: [1, 2]', got {given!r}")
             elif a in ("-f", "--parameters_file"):
-                params.update(yaml.safe_load(Path(next(it)).read_text()) or {})
+                given = load_yaml(Path(next(it)).read_text()) or {}
+            elif a == "--html":
+                html = True
+                continue
+            elif a == "--custom":
+                after_custom = True
+                continue
             elif a.startswith("-"):
-                raise UsageError(f"unknown option {a!r}; allowed: -p NAME VALUE, -y YAML, -f FILE")
+                raise UsageError(f"unknown option {a!r}; allowed: -p NAME VALUE, -y YAML, -f FILE, --html, --custom")
             else:
                 positional.append(a)
+                continue
         except StopIteration:
             raise UsageError(f"option {a} is missing its value") from None
+        (custom if after_custom else fixed).update(given)
     if len(positional) != 2:
-        raise UsageError("usage: python -m fmnist_lib.nbrun IN.ipynb OUT.ipynb [-p NAME VALUE] [-y YAML] [-f FILE]")
-    return positional[0], positional[1], params
+        raise UsageError("usage: python -m fmnist_lib.nbrun IN.ipynb OUT.ipynb [-p NAME VALUE] [-y YAML] [-f FILE] "
+                         "[--html] [--custom ARGS]")
+    return Job(positional[0], positional[1], {**fixed, **custom}, fixed, custom, html)
+
+
+def check_fixed(job: Job) -> None:
+    """Refuse a user's (--custom) parameter that make already set, saying how to set it instead."""
+    from .config import PROFILES
+
+    for name, value in job.custom.items():
+        if name in job.fixed:
+            sweeps = ""
+            if name == "sweep":
+                from .experiments import SWEEPS  # imports torch: only here
+
+                sweeps = ", ".join(SWEEPS)
+            hint = FIXED_BY_MAKE.get(name, "make sets it").format(
+                target=Path(job.output).stem,
+                example=value if isinstance(value, str) and value in PROFILES else "quick",
+                profiles=", ".join(PROFILES), sweeps=sweeps)
+            raise UsageError(f"{name}={value!r} is not allowed in PARAMS; {hint}")
 
 
 def check_parameters(notebook: str, params: dict) -> None:
-    """Raise UsageError naming the first parameter the notebook does not declare."""
+    """Raise UsageError naming the first parameter the notebook does not declare, or an unknown profile."""
     import papermill as pm
+
+    from .config import PROFILES
 
     declared = list(pm.inspect_notebook(notebook))
     for name in params:
         if name not in declared:
             raise UsageError(f"unknown parameter {name!r} for {notebook}; allowed: {', '.join(declared)}")
+    if "profile" in params and params["profile"] not in PROFILES:
+        raise UsageError(f"profile={params['profile']!r} is not allowed; allowed: {', '.join(PROFILES)}")
 
 
 def check_injected(history: list[str]) -> None:
@@ -94,16 +166,97 @@ def _assigned(source: str) -> list[str]:
             for t in node.targets if isinstance(t, ast.Name)]
 
 
-def run(notebook: str, output: str, params: dict) -> None:
+def custom_name(stem: str, params: dict, limit: int = 120) -> str:
+    """A file name stem naming a run's parameters, e.g. 'sweep-autoencoder-lr--values-0.001-0.003'."""
+    def text(value) -> str:
+        if isinstance(value, dict):
+            return "-".join(f"{k}-{text(v)}" for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return "-".join(text(v) for v in value)
+        return str(value)
+
+    name = "--".join([stem] + [re.sub(r"[^A-Za-z0-9._-]+", "-", f"{k}-{text(v)}").strip("-")
+                               for k, v in params.items()])
+    if len(name) > limit:  # keep names short; the hash keeps two long ones apart
+        name = f"{name[:limit - 9].rstrip('-')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+_KERNELS = []  # the kernel managers this process started, so Ctrl-C can stop them
+
+
+def _kernel_manager_class():
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        """The kernel over IPC sockets in a private folder: no TCP port (so no "running over TCP without
+        encryption" warning), and remembered so that Ctrl-C can stop its process group."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.folder = tempfile.mkdtemp(prefix="fmnist-kernel-")
+            self.transport, self.ip = "ipc", os.path.join(self.folder, "ipc")
+            self.connection_file = os.path.join(self.folder, "kernel.json")
+            _KERNELS.append(self)
+
+    return IPCKernelManager
+
+
+def _stop_kernels() -> None:
+    """Kill the process group of every kernel started here: the kernel and the training processes it started
+    (the kernel runs in its own session, so the terminal's Ctrl-C reaches neither). A run killed mid-way leaves
+    nothing in the cache (entries are written aside and renamed)."""
+    for km in _KERNELS:
+        pgid = getattr(km.provisioner, "pgid", None)
+        if pgid:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _on_interrupt(signum, frame):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean-up
+    _stop_kernels()
+    raise KeyboardInterrupt
+
+
+def run(notebook: str, output: str, params: dict, html: bool = False) -> None:
     import papermill as pm
 
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part.ipynb")
+    previous = signal.signal(signal.SIGINT, _on_interrupt)
     try:
         pm.execute_notebook(notebook, str(tmp), parameters=params, kernel_name=KERNEL,
+                            kernel_manager_class=_kernel_manager_class(),
                             cwd=str(Path(notebook).resolve().parent), progress_bar=True)
+        if html:
+            write_html(tmp, out.with_suffix(".html"))
         tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        for km in _KERNELS:
+            shutil.rmtree(km.folder, ignore_errors=True)
+        signal.signal(signal.SIGINT, previous)
+
+
+def write_html(notebook: Path, page: Path) -> None:
+    """Render `notebook` as `page` (what `jupyter nbconvert --to html` writes), atomically."""
+    import logging
+
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    quiet = logging.getLogger("fmnist_lib.nbrun.html")
+    quiet.setLevel(logging.ERROR)  # as nbconvert's --log-level ERROR
+    body, _ = HTMLExporter(log=quiet).from_notebook_node(
+        nbformat.read(notebook, as_version=4), resources={"metadata": {"name": page.stem, "path": str(page.parent)}})
+    tmp = page.with_name(f".{page.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(body, encoding="utf-8")
+        tmp.replace(page)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -111,17 +264,29 @@ def run(notebook: str, output: str, params: dict) -> None:
 def main(argv=None) -> int:
     from papermill.exceptions import PapermillExecutionError
 
+    from .paths import runs_dir
+
+    notebook = output = "?"
     try:
-        notebook, output, params = parse_args(list(sys.argv[1:] if argv is None else argv))
-        check_parameters(notebook, params)
-        run(notebook, output, params)
+        job = parse_args(list(sys.argv[1:] if argv is None else argv))
+        notebook, output = job.notebook, job.output
+        check_fixed(job)
+        if job.custom:
+            output = str(Path(output).with_name(custom_name(Path(output).stem, job.custom) + ".ipynb"))
+        check_parameters(notebook, job.params)
+        run(notebook, output, job.params, job.html)
     except (UsageError, FileNotFoundError, yaml.YAMLError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except PapermillExecutionError as exc:
         evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
         print(f"error: {notebook} failed in cell {exc.exec_count}: {exc.ename}: {evalue}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {output} not written; runs that finished training stay in the run cache "
+              f"{runs_dir()}; run the same command again to resume from them", file=sys.stderr)
+        return 130
+    print(f"wrote {output}" + (f" and {Path(output).with_suffix('.html')}" if job.html else ""))
     return 0
 
 

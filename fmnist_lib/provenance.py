@@ -90,3 +90,9 @@ def notebook_timings(report_dir: Path) -> pd.DataFrame:
             rows.append({"notebook": path.stem, "seconds": round(meta["duration"], 1),
                          "parameters": json.dumps(meta.get("parameters", {}))})
     return pd.DataFrame(rows, columns=["notebook", "seconds", "parameters"])
+
+
+def report_table(runs: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The report's provenance: commit, hardware, data checksums, totals over its runs, package versions."""
+    values = environment() | {"profile": profile} | runs_summary(runs) | package_versions()
+    return pd.DataFrame({"what": list(values), "value": [str(v) for v in values.values()]})

@@ -31,11 +31,15 @@ def html_to_pdf(html: Path, pdf: Path) -> None:
 
 
 def main(argv=None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or not Path(args[0]).is_file():
-        print("error: usage: python -m fmnist_lib.render REPORT.html REPORT.pdf (the HTML must exist)", file=sys.stderr)
-        return 2
-    html_to_pdf(Path(args[0]), Path(args[1]))
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fmnist_lib.render", description=__doc__.splitlines()[0])
+    parser.add_argument("html", type=Path, help="the report's HTML (must exist)")
+    parser.add_argument("pdf", type=Path, help="the PDF to write (written beside it, then renamed into place)")
+    args = parser.parse_args(argv)
+    if not args.html.is_file():
+        parser.error(f"{args.html} does not exist; render the HTML first (make summary)")
+    html_to_pdf(args.html, args.pdf)
     return 0
 
 

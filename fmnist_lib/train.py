@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -25,6 +28,10 @@ def _eval_batch(x: torch.Tensor) -> int:
     return EVAL_BATCH.get(x.device.type, 500)
 
 
+class WeightsNotPublished(LookupError):
+    """A run read from a results store that keeps no weights for it, asked for its model."""
+
+
 @dataclass
 class RunResult:
     """What one training run produced: per-epoch history, final weights, status and metadata."""
@@ -32,7 +39,7 @@ class RunResult:
     config: Config
     history: dict[str, list[float]]
     status: str  # "ok" or "diverged"
-    state: dict = field(repr=False)
+    state: dict | None = field(repr=False)  # None: a run read from a results store that keeps no weights for it
     meta: dict = field(default_factory=dict)
     predictions: torch.Tensor | None = field(default=None, repr=False)  # classifier: final test predictions
 
@@ -41,14 +48,22 @@ class RunResult:
         return self.status == "diverged"
 
     def model(self) -> nn.Module:
-        """The trained model, on the CPU, in eval mode."""
+        """The trained model, on the CPU, in eval mode; WeightsNotPublished for a stored run without weights."""
         model = build_model(self.config.replace(encoder="scratch") if self.config.model == "classifier"
                             else self.config)
-        model.load_state_dict(self.state)
+        model.load_state_dict(self.weights())
         return model.eval()
 
     def encoder_state(self) -> dict:
-        return {k.removeprefix("encoder."): v for k, v in self.state.items() if k.startswith("encoder.")}
+        return {k.removeprefix("encoder."): v for k, v in self.weights().items() if k.startswith("encoder.")}
+
+    def weights(self) -> dict:
+        if self.state is None:
+            raise WeightsNotPublished(
+                f"the weights of run {self.config.label()} ({self.config.key()}) are not published: the results "
+                f"store keeps its history, metadata and test predictions, and weights only where a figure needs "
+                f"them; train the run to get them (fmnist_lib.train.fit with its config)")
+        return self.state
 
 
 def pick_device() -> torch.device:
@@ -125,9 +140,43 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Modu
     return total.item() / len(train)
 
 
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write an epoch checkpoint atomically: a file beside it, flushed to disk, renamed over the old one."""
+    part = path.with_name(path.name + ".part")
+    with open(part, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(part, path)
+
+
+def load_checkpoint(path: Path, cfg: Config, device: torch.device) -> dict | None:
+    """The epoch checkpoint of `cfg` at `path`, or None (absent, unreadable, another run's or another device's:
+    reported, and the run starts from epoch 0)."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        problem = ("it belongs to another run" if saved["key"] != cfg.key() else
+                   f"it was written on {saved['device']}, this run is on {device.type}"
+                   if saved["device"] != device.type else
+                   "its epoch is out of range" if not 0 < saved["epoch"] <= cfg.epochs else None)
+    except Exception as exc:  # a checkpoint is a convenience: any fault means starting over, never a failed run
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is None:
+        return saved
+    print(f"warning: ignoring checkpoint {path} ({problem}); {cfg.label()} starts from epoch 0", file=sys.stderr)
+    return None
+
+
 def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | None = None,
-        device: torch.device | None = None, progress: bool = True) -> RunResult:
-    """Train one run from its config; a non-finite training loss stops it early, marked diverged."""
+        device: torch.device | None = None, progress: bool = True, checkpoint: Path | None = None,
+        on_epoch=None) -> RunResult:
+    """Train one run from its config; a non-finite training loss stops it early, marked diverged.
+
+    With `checkpoint` (a file path), the state after each epoch (model, optimizer, RNG states, history) is written
+    there, and a run that finds one resumes after its last epoch: on CPU, bit for bit the run it continues.
+    `on_epoch(epochs_done)` is called after each epoch, and once on resuming."""
     device = device or pick_device()
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
@@ -148,7 +197,21 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
         ["train_eval_acc", "val_acc", "test_acc", "test_unpredicted"] if clf else ["test_loss_dropout"])
     history: dict[str, list[float]] = {k: [] for k in names + ["epoch_seconds"]}
     status, start, predictions = "ok", time.perf_counter(), None
-    bar = tqdm(range(cfg.epochs), desc=cfg.label(), unit="epoch", disable=not progress, mininterval=1)
+    first, earlier_seconds = 0, 0.0
+    saved = load_checkpoint(checkpoint, cfg, device) if checkpoint is not None else None
+    if saved is not None:  # everything an epoch's end leaves behind, so the next epoch computes the same bits
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["rng"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        shuffle.set_state(saved["shuffle"])
+        history, predictions = saved["history"], saved["predictions"]
+        first, earlier_seconds = saved["epoch"], saved["seconds"]
+        if on_epoch:
+            on_epoch(first)
+    bar = tqdm(range(first, cfg.epochs), desc=cfg.label(), unit="epoch", disable=not progress, mininterval=1,
+               initial=first, total=cfg.epochs)
     for epoch in bar:
         t0 = time.perf_counter()
         train_loss = train_epoch(model, opt, criterion, train, cfg, shuffle)
@@ -169,8 +232,18 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
         for k, value in row.items():
             history[k].append(value)
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{v['loss']:.4f}")
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {
+                "key": cfg.key(), "device": device.type, "epoch": epoch + 1,
+                "seconds": earlier_seconds + time.perf_counter() - start, "history": history,
+                "predictions": predictions, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "rng": torch.get_rng_state(), "shuffle": shuffle.get_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            })
+        if on_epoch:
+            on_epoch(epoch + 1)
     bar.close()
-    seconds = time.perf_counter() - start
+    seconds = earlier_seconds + time.perf_counter() - start
     meta = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "cpu": cpu_name(),
@@ -184,5 +257,7 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
         "parameters": count_parameters(model),
         "trainable_parameters": count_parameters(model, trainable_only=True),
     }
+    if first:
+        meta["resumed_at_epoch"] = first
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return RunResult(cfg, history, status, state, meta, predictions)

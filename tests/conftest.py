@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,9 +25,3 @@ def tiny_data():
         return Split(torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g))
 
     return FashionMNIST(split(200), split(50), split(50), md5={})
-
-
-def run_py(*args, env=None, cwd=ROOT, timeout=600):
-    """Run the venv's python with args; returns CompletedProcess with text output."""
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)

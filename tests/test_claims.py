@@ -155,3 +155,14 @@ def test_bottom_line_names_the_contradicted_claims():
     res = n_sweep(lambda n: 0.02 + 0.004 * np.log2(n))
     text = claims.bottom_line(claims.evaluate_claims(res))
     assert "contradicted" in text and "Loss falls as n grows (fig. 4)" in text
+
+
+def test_readme_carries_the_choices_table_of_the_library():
+    from pathlib import Path
+
+    from fmnist_lib.choices import choices_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert choices_markdown() in readme, "README's choices table differs from fmnist_lib/choices.py: paste " \
+                                         "the output of `python -c 'from fmnist_lib.choices import *; " \
+                                         "print(choices_markdown())'`"

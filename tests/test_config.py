@@ -87,3 +87,22 @@ def test_sweep_configs_validate_values_and_overrides():
                             ({"values": [1e-3, -1.0]}, "lr=-1.0 is out of range")]:
         with pytest.raises(ConfigError, match=message):
             sweep_configs("classifier-lr", "smoke", **kwargs)
+
+
+def test_notebook_parameter_literals_are_the_configs_defaults():
+    """The notebooks' parameters cells repeat a few of Config's defaults for users to edit: they must agree."""
+    import ast
+    import json
+
+    from .conftest import ROOT
+
+    defaults = Config()
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        params = ["".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(params) == 1, f"{path.name}: one cell tagged 'parameters' expected"
+        for node in ast.parse(params[0]).body:
+            name = node.targets[0].id
+            if hasattr(defaults, name) and ast.literal_eval(node.value) is not None:  # None: the profile's
+                assert ast.literal_eval(node.value) == getattr(defaults, name), f"{path.name}: {name}"
+        assert "profile = None" in params[0], f"{path.name}: the default profile must answer quickly (None)"

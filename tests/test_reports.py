@@ -130,7 +130,7 @@ def test_a_diverging_value_is_marked_and_the_sweep_still_renders(tmp_path):
     result = make("sweep-classifier-lr", "PARAMS=-y 'values: [0.001, 1000.0]' -y 'overrides: {optimizer: sgd, encoder: scratch}'",
                   env_dir=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    html = (tmp_path / "reports" / "smoke" / "custom" / "sweep-classifier-lr.html").read_text()
+    html = next((tmp_path / "reports" / "smoke" / "custom").glob("sweep-classifier-lr--*.html")).read_text()
     assert "Diverged (loss became non-finite; curves stop there): lr=1000.0" in html
     assert "<td>diverged</td>" in html  # the summary table's status column
 

@@ -1,0 +1,122 @@
+"""The answer where readers look first: the README's headline block and its figures, computed from the published runs.
+
+`python -m fmnist_lib.answer [PROFILE]` rewrites the block between the README's answer markers and the PNG figures
+under reports/<profile>/figures/, from the run cache and the published store (experiments left out for missing runs
+are named). A test checks that the README's block is what the published store gives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .paths import ROOT
+
+START, END = "<!-- answer:start -->", "<!-- answer:end -->"
+
+
+def _results(profile: str):
+    from . import claims, experiments
+    from .config import get_profile
+    from .data import CLASSES, load_fashion_mnist
+
+    p = get_profile(profile)
+    results = experiments.report_groups(profile, partial=True)
+    labels = load_fashion_mnist(p.train_size, p.eval_size).test.y.numpy()
+    return results, claims.evaluate_claims(results, labels=labels, classes=CLASSES)
+
+
+def headline(profile: str, results: dict, table, figures: list[str]) -> str:
+    """The README block: the headline numbers, every conclusion with its verdict, the figures, the report link."""
+    from . import experiments
+    from .metrics import mean_std
+
+    plan = experiments.report_plan(profile)
+    done = sum(1 for c in experiments.all_configs(profile) if _cached(c))
+    total = len(experiments.all_configs(profile))
+    lines = [f"Profile `{profile}`: {done} of {total} runs published"
+             + ("." if done == total else f"; experiments still training: "
+                + ", ".join(n for n in plan if n not in results) + ".")]
+    if "baseline" in results:
+        base = results["baseline"]["baseline"]
+        lines.append(f"- Autoencoder (n = 64, p = 0.2, {base.runs[0].config.epochs} epochs): test MSE "
+                     f"{mean_std(base.final('test_loss'))} over {len(base.runs)} seeds.")
+    if "arms" in results:
+        arms = results["arms"]
+        accs = "; ".join(f"{name} {mean_std(g.final('test_acc'))}" for name, g in arms.items())
+        lines.append(f"- Classifiers, test accuracy over {len(next(iter(arms.values())).runs)} seeds: {accs}.")
+    if len(table):
+        lines += ["", "| fig. | the study's conclusion | verdict |", "|---|---|---|"]
+        lines += [f"| {f} | {c} | {v} |" for f, c, v in zip(table.figure, table.claim, table.verdict)]
+    lines += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
+    report = f"reports/{profile}/report.html"
+    if (ROOT / report).exists():
+        lines += ["", f"The full report: [{report}]({report}) ([PDF](reports/{profile}/report.pdf)), "
+                      f"every run in [reports/{profile}/runs.csv](reports/{profile}/runs.csv)."]
+    return "\n".join(lines)
+
+
+def _cached(cfg) -> bool:
+    from .cache import is_cached
+    return is_cached(cfg)
+
+
+def draw_figures(profile: str, results: dict) -> list[str]:
+    """PNG figures for the README: the comparison's arms, and the autoencoder's curves."""
+    from . import plots
+
+    out = ROOT / "reports" / profile / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    if "arms" in results:
+        fig = plots.plot_arms(results["arms"], "test_acc", title="Test accuracy of the classifier arms "
+                                                                 "(bars: mean; dots: seeds)")
+        fig.savefig(out / "arms.png", dpi=90)
+        plots.plt.close(fig)
+        made.append(f"reports/{profile}/figures/arms.png")
+    if "baseline" in results:
+        fig = plots.plot_history(results["baseline"]["baseline"], ["train_loss", "val_loss", "test_loss",
+                                                                   "test_loss_dropout"],
+                                 title="Autoencoder MSE per epoch (mean ± std over seeds)")
+        fig.savefig(out / "autoencoder.png", dpi=90)
+        plots.plt.close(fig)
+        made.append(f"reports/{profile}/figures/autoencoder.png")
+    return made
+
+
+def replace_block(text: str, block: str) -> str:
+    """The README text with the block between the answer markers replaced; ValueError without the markers."""
+    if START not in text or END not in text:
+        raise ValueError(f"README.md lacks the markers {START} ... {END}")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{block}\n{END}{tail}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fmnist_lib.answer", description=__doc__.splitlines()[0])
+    parser.add_argument("profile", nargs="?", default="full")
+    args = parser.parse_args(argv)
+    from .config import ConfigError, get_profile
+    try:
+        get_profile(args.profile)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results, table = _results(args.profile)
+    figures = draw_figures(args.profile, results)
+    readme = ROOT / "README.md"
+    text = replace_block(readme.read_text(), headline(args.profile, results, table, figures))
+    tmp = readme.with_suffix(".md.part")
+    tmp.write_text(text)
+    tmp.replace(readme)
+    print(f"README.md: answer block rewritten from {sum(len(g) for g in results.values())} groups; figures: "
+          + ", ".join(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

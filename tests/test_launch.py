@@ -1,0 +1,373 @@
+"""make runs EXECUTOR=local|slurm|debug: GPU pinning, the progress view, failures, the sbatch scripts, flock."""
+
+import errno
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fmnist_lib import cache, launch
+from fmnist_lib.config import Config, make_config
+from fmnist_lib.experiments import all_configs
+from fmnist_lib.train import fit
+
+from .conftest import ROOT
+from .test_resume import assert_same_run
+
+submitit = pytest.importorskip("submitit")
+
+
+@pytest.fixture(autouse=True)
+def no_store(tmp_path, monkeypatch):
+    """No published results store: every run of a plan is missing."""
+    monkeypatch.setenv("FMNIST_STORE", str(tmp_path / "no-store"))
+
+
+def run_py(*args, env):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=900)
+
+
+def tiny(**kw):
+    return Config(**{"epochs": 2, "train_size": 200, "eval_size": 50, **kw})
+
+
+# --- GPUs of one box -------------------------------------------------------------------------------------------
+
+def test_workers_are_spread_over_the_gpus_runs_per_gpu_each():
+    assert launch.worker_devices(["0", "1"], 2, workers=16, runs=40) == ["0", "1", "0", "1"]
+    assert launch.worker_devices(["0", "1", "2"], 1, workers=16, runs=40) == ["0", "1", "2"]
+    assert launch.worker_devices(["0", "1"], 2, workers=16, runs=3) == ["0", "1", "0"]  # each GPU gets one first
+    assert launch.worker_devices(["0", "1"], 2, workers=1, runs=40) == ["0"]
+    assert launch.worker_devices(["3"], 4, workers=16, runs=40) == ["3"] * 4
+    assert launch.worker_devices([], 2, workers=4, runs=40) == [None] * 4  # CPU: today's workers
+    assert launch.worker_devices([], 2, workers=4, runs=1) == [None]
+
+
+def test_visible_gpus_keep_the_parents_own_list(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert launch.visible_gpus() == ["0", "1"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert launch.visible_gpus() == ["3", "5"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert launch.visible_gpus() == []
+
+
+def test_each_worker_takes_one_device_and_reports_epochs(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # restored after the test
+    devices, events = queue.Queue(), queue.Queue()
+    for device in launch.worker_devices(["0", "1"], 2, workers=8, runs=8):
+        devices.put(device)
+    seen = []
+    try:
+        for _ in range(4):  # four workers start, in turn
+            launch._init_worker(devices, events)
+            seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
+        launch._report_epoch(tiny(), 1)
+    finally:
+        launch._listener = None
+    assert seen == ["0", "1", "0", "1"] and devices.empty()
+    assert events.get_nowait() == (tiny().key(), 1)
+
+
+def test_runs_per_gpu_is_checked(monkeypatch):
+    monkeypatch.setenv("FMNIST_RUNS_PER_GPU", "0")
+    with pytest.raises(launch.ConfigError, match="RUNS_PER_GPU='0' is not allowed; allowed: an integer >= 1"):
+        launch.runs_per_gpu()
+
+
+# --- one progress view, failures ------------------------------------------------------------------------------
+
+def test_progress_counts_epochs_and_runs_and_prints_a_line_per_run(tmp_path, capsys):
+    a, b = tiny(), tiny(model="classifier", epochs=3)
+    progress = launch.Progress([a, b], tmp_path)
+    progress.epoch(a.key(), 1)
+    progress.epoch(b.key(), 2)
+    progress.epoch(b.key(), 1)  # stale news changes nothing
+    progress.epoch("someone-else", 5)
+    assert progress.bar.n == 3
+    progress.done(a, {"status": "ok", "epochs": 2, "metric": "val_loss", "value": 0.1, "seconds": 3.0})
+    progress.fail(b, "job 7_1, log /logs/7_1_0_log.err: ValueError: boom")
+    assert progress.bar.n == 5 and progress.bar.desc.startswith("runs 1/2, 1 failed")
+    progress.close()
+    with pytest.raises(launch.RunsFailed, match="1 of 2 runs failed"):
+        progress.check()
+    out = capsys.readouterr().out
+    assert f"done autoencoder n=64 seed=0 ({a.key()}): 2 epochs in 3.0 s, val_loss 0.1000" in out
+    assert f"FAILED classifier n=64 seed=0 ({b.key()}): job 7_1, log /logs/7_1_0_log.err: ValueError: boom" in out
+
+
+def test_progress_reads_epochs_from_checkpoints_of_runs_trained_elsewhere(tmp_path, tiny_data):
+    cfg = tiny(epochs=3)
+    progress = launch.Progress([cfg], tmp_path)
+    ckpt = cache.checkpoint_path(cfg, tmp_path)
+    ckpt.parent.mkdir(parents=True)
+    fit(cfg.replace(epochs=3), tiny_data, progress=False, checkpoint=ckpt, on_epoch=lambda d: None)
+    progress.read_checkpoints([cfg.key()])
+    assert progress.bar.n == 3
+    progress.close()
+
+
+def test_a_failed_run_is_reported_and_the_others_are_trained(tmp_path, tiny_data, monkeypatch, capsys):
+    def fit_or_fail(cfg, **kw):
+        if cfg.seed == 1:
+            raise ValueError("boom")
+        return fit(cfg, tiny_data, **kw)
+
+    monkeypatch.setattr(cache, "fit", fit_or_fail)
+    cfgs = [tiny(seed=s) for s in range(3)]
+    with pytest.raises(launch.RunsFailed, match=r"1 of 3 runs failed .*seed=1.*ValueError: boom"):
+        cache.ensure_runs(cfgs, workers=1, root=tmp_path)
+    assert [cache.is_cached(c, tmp_path) for c in cfgs] == [True, False, True]
+    out = capsys.readouterr().out
+    assert out.count("done autoencoder") == 2 and "FAILED autoencoder n=64 seed=1" in out
+
+
+class FakeJob:
+    def __init__(self, job_id, outcome):
+        self.job_id, self.outcome = job_id, outcome
+        self.paths = submitit.core.utils.JobPaths("/logs/%j", job_id=job_id)
+
+    def done(self):
+        return True
+
+    def result(self):
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+def test_failed_slurm_tasks_are_reported_with_job_id_and_log_and_the_others_carry_on(tmp_path, capsys):
+    cfgs = [tiny(seed=s) for s in range(3)]
+    trace = ("Job (task=0) failed during processing with trace:\n----------------------\nTraceback (most recent "
+             "call last):\n  File \"x.py\", line 1\nRuntimeError: CUDA out of memory\n----------------------\n")
+    ok = {"status": "ok", "epochs": 2, "metric": "val_loss", "value": 0.1, "seconds": 3.0}
+    jobs = {c.key(): (c, FakeJob(f"42_{i}", outcome)) for i, (c, outcome) in enumerate(zip(cfgs, [
+        submitit.core.utils.FailedJobError(trace), ok,
+        submitit.core.utils.UncompletedJobError("Job 42_2 (task: 0) with path x\nhas not produced any output "
+                                                "(state: TIMEOUT)")]))}
+    progress = launch.Progress(cfgs, tmp_path)
+    launch.wait_for(jobs, progress, poll_s=0)
+    progress.close()
+    out = capsys.readouterr().out
+    assert "FAILED autoencoder n=64 seed=0" in out and \
+        "job 42_0, log /logs/42_0/42_0_0_log.err: RuntimeError: CUDA out of memory" in out
+    assert "done autoencoder n=64 seed=1" in out
+    assert "job 42_2, log /logs/42_2/42_2_0_log.err: the task ended without a result (Slurm state TIMEOUT)" in out
+
+
+# --- Slurm: the sbatch scripts, without a cluster -------------------------------------------------------------
+
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch):
+    """srun and sbatch on PATH: sbatch keeps each script it is given and answers job ids 4242, 4243, ..."""
+    bin_, scripts = tmp_path / "bin", tmp_path / "scripts"
+    bin_.mkdir()
+    scripts.mkdir()
+    (bin_ / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_ / "sbatch").write_text(f"""#!/bin/sh
+n=$(ls {scripts} | wc -l)
+cp "$1" {scripts}/$n.sh
+echo "Submitted batch job $((4242 + n))"
+""")
+    for f in bin_.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+    return lambda: [p.read_text() for p in sorted(scripts.iterdir(), key=lambda p: int(p.stem))]
+
+
+def sbatch_options(script: str) -> dict:
+    return dict(re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", script, re.M))
+
+
+def test_sbatch_scripts_of_the_two_arrays(tmp_path, fake_slurm):
+    missing = cache.plan_missing(all_configs("smoke"), tmp_path)
+    settings = launch.load_settings(None, "--account=abc --qos=high --exclusive", partition="gpu", time_min=90,
+                                    gpus_per_task=1, cpus_per_task=4, array_parallelism=5)
+    jobs = launch.submit(missing, "slurm", settings, tmp_path)
+    ae, clf = fake_slurm()
+    a, c = sbatch_options(ae), sbatch_options(clf)
+    n_ae = sum(m.model == "autoencoder" for m in missing)
+    assert (n_ae, len(missing)) == (13, 30)
+    assert a["array"] == f"0-{n_ae - 1}%5" and c["array"] == f"0-{30 - n_ae - 1}%5"
+    for opts in (a, c):
+        assert opts["gpus-per-task"] == "1" and opts["time"] == "90" and opts["cpus-per-task"] == "4"
+        assert opts["partition"] == "gpu" and opts["account"] == "abc" and opts["qos"] == "high"
+        assert "exclusive" in opts and opts["mem"] == "8GB" and opts["signal"] == "USR2@90"
+        assert "wckey" not in opts  # submitit's --wckey=submitit, refused by some sites, is left out
+    assert "dependency" not in a and c["dependency"] == "afterany:4242"  # classifiers after the autoencoders
+    assert re.search(r"^srun --unbuffered .* -u -m submitit.core._submit ", ae, re.M)
+    assert {j.job_id for _, j in jobs.values()} == {f"4242_{i}" for i in range(13)} | {f"4243_{i}" for i in range(17)}
+    record = json.loads((tmp_path / ".submitit" / "submitted.json").read_text())
+    assert record == {key: job.job_id for key, (_, job) in jobs.items()}
+
+
+def test_site_quirks_gres_wckey_and_no_srun(tmp_path, fake_slurm):
+    yaml_file = tmp_path / "slurm.yaml"
+    yaml_file.write_text("gres: gpu:a100:1\nwckey: myproject\nuse_srun: false\ntime_min: 30\n"
+                         "setup: [module load cuda]\nadditional: {constraint: a100}\n")
+    settings = launch.load_settings(str(yaml_file), time_min=45)  # the make variable wins over the file
+    launch.submit([tiny()], "slurm", settings, tmp_path)
+    (script,) = fake_slurm()
+    opts = sbatch_options(script)
+    assert opts["gres"] == "gpu:a100:1" and "gpus-per-task" not in opts and opts["wckey"] == "myproject"
+    assert opts["time"] == "45" and opts["constraint"] == "a100" and "array" not in opts  # one run: a plain job
+    assert "\nmodule load cuda\n" in script and not re.search(r"^srun ", script, re.M)
+
+
+def test_a_rerun_submits_only_what_is_missing_and_not_what_is_still_queued(tmp_path, fake_slurm, monkeypatch):
+    missing = cache.plan_missing(all_configs("smoke"), tmp_path)
+    first = launch.submit(missing, "slurm", launch.load_settings(), tmp_path)
+    done, queued, failed = missing[:5], missing[5:20], missing[20:]
+    for cfg in done:
+        cache.entry_dir(cfg, tmp_path).mkdir()
+        (cache.entry_dir(cfg, tmp_path) / "meta.json").write_text("{}")
+    states = {first[c.key()][1].job_id: "PENDING" for c in queued}
+    monkeypatch.setattr(launch, "_job_state", lambda folder, job_id: states.get(job_id, "FAILED"))
+    again = launch.submit(cache.plan_missing(all_configs("smoke"), tmp_path), "slurm", launch.load_settings(),
+                          tmp_path)
+    assert set(again) == {c.key() for c in queued + failed}
+    assert all(again[c.key()][1].job_id == first[c.key()][1].job_id for c in queued)  # waited for, not resubmitted
+    scripts = fake_slurm()[2:]  # the two arrays of the first submission, then the new ones
+    assert [sbatch_options(s)["array"].split("%")[0] for s in scripts] == [f"0-{len(failed) - 1}"]
+    assert sbatch_options(scripts[0]).get("dependency", "").startswith("afterany:4242")
+
+
+def test_requeued_task_is_the_same_run():
+    task = launch.TrainRun("/runs")
+    again = task.checkpoint(tiny())  # what submitit requeues on preemption or time limit
+    assert again.function is task and again.args == (tiny(),)
+
+
+# --- bad input, flock -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["smoke", "--executor", "pbs"], "invalid choice: 'pbs'"),
+    (["smoke", "--executor", "slurm", "--time-min", "0"], "'0' is not allowed; allowed: an integer >= 1"),
+    (["smoke", "--executor", "debug", "--slurm-args", "-A abc"], "SLURM_ARGS: '-A' is not allowed"),
+    (["nope"], "profile='nope' is not allowed"),
+])
+def test_bad_input_is_one_line(args, message, capsys):
+    try:
+        code = launch.main(args)
+    except SystemExit as exc:  # argparse's refusals
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_committed_example_settings_are_valid():
+    settings = launch.load_settings(str(ROOT / "slurm.example.yaml"), "--qos=high")
+    assert settings.partition == "gpu" and settings.gpus_per_task == 1 and settings.use_srun is True
+    assert settings.additional == {"account": "my-account", "qos": "high"}
+    assert launch.sbatch_parameters(settings)["wckey"] is None
+
+
+def test_bad_settings_file_is_one_line(tmp_path):
+    path = tmp_path / "slurm.yaml"
+    path.write_text("partition: gpu\ntime: 60\n")
+    with pytest.raises(launch.LaunchError, match=r"unknown setting 'time'; allowed: partition, time_min"):
+        launch.load_settings(str(path))
+    path.write_text("use_srun: maybe\n")
+    with pytest.raises(launch.LaunchError, match=r"use_srun='maybe' is not allowed; allowed: true or false"):
+        launch.load_settings(str(path))
+    with pytest.raises(launch.LaunchError, match=r"cannot be read"):
+        launch.load_settings(str(tmp_path / "absent.yaml"))
+
+
+def test_a_run_cache_without_flock_stops_with_one_line(tmp_path, monkeypatch, capsys):
+    def refuse(fh, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(launch.fcntl, "flock", refuse)
+    assert launch.main(["smoke", "--executor", "debug"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "refuses flock (No locks available)" in err and "allowed: a run cache on a filesystem with flock" in err
+
+
+def test_make_passes_the_slurm_settings(tmp_path):
+    out = subprocess.run(["make", "-n", "runs", "PROFILE=smoke", f"REPORTS={tmp_path}", "EXECUTOR=slurm",
+                          "PARTITION=gpu", "TIME_MIN=30", "GPUS_PER_TASK=1", "CPUS_PER_TASK=4",
+                          "ARRAY_PARALLELISM=8", "SLURM_ARGS=--account=abc --qos=high", "SLURM_CONFIG="],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    line = next(l for l in out.stdout.splitlines() if "fmnist_lib.launch" in l)
+    assert "smoke --executor 'slurm'" in line
+    for opt in ("--partition='gpu'", "--time-min='30'", "--gpus-per-task='1'", "--cpus-per-task='4'",
+                "--array-parallelism='8'", "--slurm-args='--account=abc --qos=high'"):
+        assert opt in line
+    assert "--config" not in line
+
+
+# --- end to end ------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_debug_executor_trains_the_smoke_profile_end_to_end(tmp_path):
+    """The whole smoke plan (30 runs) through submitit's in-process executor, by the code Slurm runs."""
+    env = {"FMNIST_RUNS": str(tmp_path / "runs")}
+    first = run_py("-m", "fmnist_lib.launch", "smoke", "--executor", "debug", env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.count("\ndone ") + first.stdout.startswith("done ") == 30
+    assert "runs 30/30" in first.stderr
+    assert all(cache.is_cached(c, tmp_path / "runs") for c in all_configs("smoke"))
+    assert not list((tmp_path / "runs" / ".tmp").glob("*.ckpt"))
+    again = run_py("-m", "fmnist_lib.launch", "smoke", "--executor", "debug", env=env)
+    assert again.returncode == 0 and "all 30 runs are cached" in again.stderr
+
+
+@pytest.mark.slow
+def test_local_pool_trains_with_one_bar(tmp_path):
+    env = {"FMNIST_RUNS": str(tmp_path / "runs"), "FMNIST_WORKERS": "2"}
+    code = ("from fmnist_lib import cache; from fmnist_lib.config import make_config\n"
+            "cache.ensure_runs([make_config('smoke', m, seed=s) for m in ('autoencoder', 'classifier') "
+            "for s in (0, 1)])")
+    result = run_py("-c", code, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "training 4 runs, 2 CPU worker(s)" in result.stderr and "runs 4/4" in result.stderr
+    assert result.stdout.count("done ") == 4
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.slow
+def test_a_preempted_task_is_requeued_by_submitit_and_resumes_bit_for_bit(tmp_path):
+    """submitit's own machinery (its local executor: the task process, signal handler and requeue a Slurm task
+    has): USR2, as Slurm sends before a preemption or the time limit, once the first epoch's checkpoint exists.
+    TrainRun.checkpoint requeues the same run, which resumes from its checkpoint and ends as an uninterrupted
+    run does."""
+    root = tmp_path / "runs"
+    cfg = make_config("smoke", "autoencoder", epochs=3, train_size=4000)
+    executor = submitit.LocalExecutor(tmp_path / "logs" / "%j")
+    executor.update_parameters(timeout_min=60)
+    job = executor.submit(launch.TrainRun(root), cfg)
+    ckpt, deadline = cache.checkpoint_path(cfg, root), time.monotonic() + 300
+    while not ckpt.exists():
+        assert job.state == "RUNNING", job.stderr()
+        assert time.monotonic() < deadline, "no checkpoint after 300 s"
+        time.sleep(0.02)
+    (task,) = _children(job._process.pid)
+    os.kill(task, signal.SIGUSR2)
+    summary = job.result()
+    assert "this job is preempted" in job.stderr() and "Requeued job" in job.stdout()
+    assert summary["resumed"] in (1, 2)  # the epoch whose checkpoint the task had written when the signal came
+    assert_same_run(fit(cfg, progress=False), cache.load(cfg, root))

@@ -1,0 +1,284 @@
+"""The committed results store: staleness of reports/full/store against today's code, and the store's mechanics on a
+temporary store with tiny synthetic runs."""
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+from fmnist_lib import cache, experiments, store
+from fmnist_lib.config import CACHE_VERSION, FIELDS, make_config
+from fmnist_lib.models import count_parameters
+from fmnist_lib.train import WeightsNotPublished, fit
+
+from .conftest import ROOT
+
+# ------------------------------------------------------------------------------------ the committed store of `full`
+FULL = ROOT / "reports" / "full"
+committed = pytest.mark.skipif(not (FULL / "store").is_dir(),
+                               reason="reports/full/store does not exist yet: nothing of the full profile published "
+                                      "(`make publish` after training)")
+
+
+@pytest.fixture(scope="module")
+def full_plan():
+    return {c.key(): c for c in experiments.all_configs("full")}
+
+
+def committed_entries():
+    return sorted(p for p in (FULL / "store").iterdir() if p.is_dir()) if (FULL / "store").is_dir() else []
+
+
+@committed
+def test_committed_entries_match_what_the_code_trains(full_plan):
+    entries = committed_entries()
+    assert entries, "reports/full/store is empty"
+    for entry in entries:
+        meta = json.loads((entry / "meta.json").read_text())
+        assert meta["cache_version"] == CACHE_VERSION, \
+            f"{entry.name}: cache version {meta['cache_version']}, the code's is {CACHE_VERSION}: re-train and publish"
+        assert entry.name in full_plan, f"{entry.name} is not a run of all_configs('full') any more: `make publish`"
+        cfg = full_plan[entry.name]
+        assert json.loads((entry / "config.json").read_text()) == cfg.relevant(), entry.name
+        assert meta["parameters"] == count_parameters(store.architecture(cfg)), \
+            f"{entry.name} ({cfg.label()}): {meta['parameters']} parameters published, the code builds " \
+            f"{count_parameters(store.architecture(cfg))}"
+        cache.read_entry(cfg, entry, weights_optional=True)  # version, config, history, weights' SHA-256
+
+
+@committed
+def test_committed_figure_weights_and_table(full_plan):
+    for key in store.figure_weights("full"):
+        if (FULL / "store" / key).is_dir():
+            assert (FULL / "store" / key / "weights.pt").is_file(), f"{key}: a figure needs its weights"
+    rows = list(csv.DictReader((FULL / "runs.csv").open()))
+    assert [r["key"] for r in rows] == list(full_plan), "runs.csv does not list today's plan: `make publish`"
+    published = {e.name for e in committed_entries()}
+    assert {r["key"] for r in rows if r["status"] != "missing"} == published
+
+
+@committed
+def test_committed_models_match_the_code():
+    published = json.loads((FULL / "models.json").read_text())
+    assert published == store.models_manifest("full"), "models.json differs from today's models: `make publish`"
+
+
+# ---------------------------------------------------------------------------------- the mechanics, on a tiny store
+def tiny_plan():
+    """A three-run plan at the smoke profile's settings: the baseline autoencoder (a figure needs its weights), a
+    classifier from scratch and a pretrained classifier whose autoencoder (n=16) no figure needs."""
+    ae = experiments.baseline_configs("smoke")[0]
+    return [ae, make_config("smoke", "classifier", seed=0),
+            make_config("smoke", "classifier", encoder="pretrained-frozen", n=16, seed=0),
+            make_config("smoke", "autoencoder", n=16, seed=0)]
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch, tiny_data):
+    """A temporary run cache and store, the tiny plan, and a train(cfg) that fits on synthetic data into the cache."""
+    runs, pub = tmp_path / "runs", tmp_path / "pub" / "store"
+    monkeypatch.setenv("FMNIST_STORE", str(pub))
+    plan = tiny_plan()
+    monkeypatch.setattr(store, "all_configs", lambda profile: plan)
+    calls = []
+
+    def fake_fit(cfg, data=None, encoder_state=None, progress=True, **kw):
+        calls.append(cfg.key())
+        return fit(cfg, tiny_data, encoder_state, progress=False, **kw)
+
+    monkeypatch.setattr(cache, "fit", fake_fit)
+
+    def train(cfg):
+        return cache.get_run(cfg, root=runs, progress=False)
+
+    return type("Tiny", (), {"runs": runs, "store": pub, "plan": plan, "train": staticmethod(train),
+                             "calls": calls, "publish": staticmethod(
+                                 lambda **kw: store.publish("smoke", root=runs, out=io.StringIO(), **kw))})
+
+
+def test_publish_then_load_without_run_cache(tiny, monkeypatch, tiny_data):
+    trained = {c.key(): tiny.train(c) for c in tiny.plan}
+    counts = tiny.publish()
+    assert counts["published"] == 4 and counts["missing"] == 0
+    shutil.rmtree(tiny.runs)
+    ae, clf, pre, ae16 = tiny.plan
+    for c in tiny.plan:
+        back = cache.load(c, tiny.runs)
+        assert back.history == trained[c.key()].history and back.status == trained[c.key()].status
+    assert all(torch.equal(v, trained[ae.key()].state[k]) for k, v in cache.load(ae, tiny.runs).state.items())
+    stored = cache.load(clf, tiny.runs)
+    assert stored.state is None and torch.equal(stored.predictions, trained[clf.key()].predictions)
+    with pytest.raises(WeightsNotPublished, match=f"{clf.label()}.*not published"):
+        stored.model()
+    # the confusion matrix comes from the stored predictions, not from weights
+    import fmnist_lib.data
+    monkeypatch.setattr(fmnist_lib.data, "load_fashion_mnist", lambda *a: tiny_data)
+    y_true, y_pred = experiments.predictions(experiments.Group("scratch", [stored]))
+    assert (y_true == tiny_data.test.y.numpy()).all() and (y_pred == stored.predictions.numpy()).all()
+
+
+def test_weights_kept_only_where_needed(tiny):
+    ae, clf, pre, ae16 = tiny.plan
+    assert pre.autoencoder_config().key() == ae16.key()
+    for c in (ae, clf, ae16):
+        tiny.train(c)
+
+    def with_weights():
+        return {p.name for p in tiny.store.iterdir() if (p / "weights.pt").exists()}
+
+    tiny.publish(pending_encoders=False)
+    assert with_weights() == {ae.key()}  # only the figure's
+    assert (tiny.store / clf.key() / cache.PREDICTIONS).is_file()
+    tiny.publish()  # the pretrained classifier is not published yet: its autoencoder's weights come back
+    assert with_weights() == {ae.key(), ae16.key()}
+    tiny.train(pre)
+    tiny.publish()  # now nothing needs the n=16 autoencoder's weights
+    assert with_weights() == {ae.key()}
+    assert sorted(p.name for p in (tiny.store / clf.key()).iterdir()) == sorted(store.ENTRY_FILES)
+    assert not (tiny.store / ".tmp").exists()
+
+
+def test_published_runs_are_not_retrained(tiny):
+    for c in tiny.plan:
+        tiny.train(c)
+    tiny.publish()
+    shutil.rmtree(tiny.runs)
+    n = len(tiny.calls)
+    results = cache.ensure_runs(tiny.plan, workers=1, root=tiny.runs)
+    assert len(tiny.calls) == n and len(results) == 4
+    assert all(cache.is_cached(c, tiny.runs) for c in tiny.plan)
+
+
+@pytest.mark.parametrize("damage", ["history", "weights", "config", "version"])
+def test_corrupt_published_entry_is_refused(tiny, damage):
+    for c in tiny.plan:
+        tiny.train(c)
+    tiny.publish()
+    shutil.rmtree(tiny.runs)
+    ae = tiny.plan[0]
+    entry = tiny.store / ae.key()
+    if damage == "history":
+        (entry / "history.json").write_text("{")
+    elif damage == "weights":
+        (entry / "weights.pt").write_bytes((entry / "weights.pt").read_bytes()[:100])
+    elif damage == "config":
+        (entry / "config.json").write_text(json.dumps({**ae.relevant(), "lr": 0.5}))
+    else:
+        meta = json.loads((entry / "meta.json").read_text())
+        (entry / "meta.json").write_text(json.dumps({**meta, "cache_version": CACHE_VERSION - 1}))
+    with pytest.raises(cache.CorruptEntry, match=f"published entry {entry}"):
+        cache.load(ae, tiny.runs)
+    with pytest.raises(cache.CorruptEntry):
+        cache.get_run(ae, train=False, root=tiny.runs)
+    with pytest.raises(store.StoreError, match=f"{ae.key()}.*corrupt|corrupt.*{ae.key()}"):
+        tiny.publish()  # no run-cache copy to replace it: refused, store left as it was
+    assert entry.is_dir()
+
+
+def test_runs_csv_lists_every_planned_run(tiny):
+    ae, clf, pre, ae16 = tiny.plan
+    tiny.train(ae)
+    tiny.train(clf)
+    (tiny.store / "ae-0000000000000000").mkdir(parents=True)  # an entry no longer planned
+    counts = tiny.publish()
+    assert counts["published"] == 2 and counts["missing"] == 2 and counts["removed"] == 1
+    assert not (tiny.store / "ae-0000000000000000").exists()
+    rows = list(csv.DictReader((tiny.store.parent / "runs.csv").open()))
+    assert [r["key"] for r in rows] == [c.key() for c in tiny.plan]
+    assert [r["status"] for r in rows] == ["ok", "ok", "missing", "missing"]
+    assert set(FIELDS) <= set(rows[0]) and rows[1]["final_test_acc"] and rows[0]["device"] == "cpu"
+    assert rows[0]["weights_published"] == "True" and rows[1]["weights_published"] == "False"
+    models = json.loads((tiny.store.parent / "models.json").read_text())
+    assert models == store.models_manifest("smoke")
+
+
+def test_publish_refuses_an_unknown_profile(capsys):
+    assert store.main(["publish", "Full"]) == 2
+    assert capsys.readouterr().err.strip() == "error: profile='Full' is not allowed; allowed: full, quick, smoke"
+
+
+# ------------------------------------------------------------------------------------------- verify's comparison
+HIST = {"train_loss": [0.06, 0.04, 0.035], "val_loss": [0.05, 0.045, 0.04], "val_acc": [0.7, 0.75, 0.8],
+        "test_unpredicted": [1, 0, 0], "epoch_seconds": [10.0, 11.0, 9.0]}
+
+
+def test_compare_bit_for_bit():
+    ok, lines = store.compare_histories(HIST, {**HIST, "epoch_seconds": [1, 2, 3]}, 3, exact=True)
+    assert ok and len(lines) == 4 and all("bit for bit" in line for line in lines)
+    ok, _ = store.compare_histories({k: v + [9.0] for k, v in HIST.items()}, HIST, 3, exact=True)
+    assert ok  # the published run has more epochs: only the first 3 are compared
+    off = {**HIST, "val_loss": [0.05, 0.045, float(torch.nextafter(torch.tensor(0.04, dtype=torch.float64),
+                                                                    torch.tensor(1.0, dtype=torch.float64)))]}
+    ok, lines = store.compare_histories(HIST, off, 3, exact=True)
+    assert not ok and any(line.startswith("val_loss: MISMATCH: first at epoch 3") for line in lines)
+    ok, lines = store.compare_histories(HIST, {**HIST, "val_acc": [0.7]}, 3, exact=True)
+    assert not ok and any("val_acc: MISMATCH: 1 retrained epochs" in line for line in lines)
+
+
+def test_compare_within_tolerance():
+    near = {**HIST, "train_loss": [0.06 * (1 + 5e-4), 0.04 * 1.1, 0.035], "val_acc": [0.71, 0.75, 0.8]}
+    ok, lines = store.compare_histories(HIST, near, 3, exact=False)
+    assert ok  # epoch-1 losses within 1e-3; later epochs and accuracies are reported, not checked
+    line = next(line for line in lines if line.startswith("train_loss"))
+    assert "5.00e-04 within 0.001" in line and "largest over 3 epochs 9.09e-02 (epoch 2)" in line
+    assert any(line.startswith("val_acc: largest relative difference 1.41e-02 (epoch 1; reported") for line in lines)
+    far = {**HIST, "val_loss": [0.05 * (1 + 2e-3), 0.045, 0.04]}
+    ok, lines = store.compare_histories(HIST, far, 3, exact=False)
+    assert not ok and any(line.startswith("val_loss: epoch 1 relative difference 2.00e-03 MISMATCH") for line in lines)
+
+
+def test_machine_differences():
+    here = {"device": "cpu", "cpu": "CPU A", "cpu_capability": "AVX2", "torch": "2.5.0", "threads": 1}
+    assert store.machine_differences(dict(here, wall_seconds=3.0), here) == []
+    assert store.machine_differences(dict(here, cpu="CPU B"), here) == ["cpu: CPU B -> CPU A"]
+
+
+def test_verify_names_the_unpublished_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FMNIST_STORE", str(tmp_path / "empty"))
+    assert store.main(["verify", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: run autoencoder n=64 seed=0") and "make publish PROFILE=smoke" in err
+
+
+# ------------------------------------------------------------------------------------------------------ make clean
+def test_make_clean_keeps_tracked_files_the_store_and_other_profiles(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "Makefile", repo / "Makefile")
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    files = ["reports/full/report.html", "reports/full/report.ipynb", "reports/full/custom/autoencoder.html",
+             "reports/full/store/ae-1/meta.json", "reports/full/runs.csv", "reports/full/figures/a.png",
+             "reports/full/figures/b.png", "reports/smoke/report.html"]
+    for f in files:
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        (repo / f).write_text("x")
+    git("add", "reports/full/report.html", "reports/full/figures/a.png")
+    out = subprocess.run(["make", "-s", "clean", "PROFILE=full"], cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    left = sorted(str(p.relative_to(repo)) for p in (repo / "reports").rglob("*") if p.is_file())
+    assert left == ["reports/full/figures/a.png", "reports/full/report.html", "reports/full/runs.csv",
+                    "reports/full/store/ae-1/meta.json", "reports/smoke/report.html"]
+    assert "removed 3 untracked file(s) from reports/full" in out.stdout
+    assert not (repo / "reports/full/custom").exists()
+
+
+def test_make_clean_outside_the_work_tree(tmp_path):
+    repo, elsewhere = tmp_path / "repo", tmp_path / "built"
+    repo.mkdir()
+    shutil.copy(ROOT / "Makefile", repo / "Makefile")
+    for f in ("smoke/report.ipynb", "smoke/store/k/meta.json", "quick/report.html"):
+        (elsewhere / f).parent.mkdir(parents=True, exist_ok=True)
+        (elsewhere / f).write_text("x")
+    make = ["make", "-s", "clean", "PROFILE=smoke", f"REPORTS={elsewhere}"]
+    out = subprocess.run(make, cwd=repo, capture_output=True, text=True)  # not a git work tree: refused
+    assert out.returncode == 2 and out.stderr.startswith("error: make clean removes only files git does not track")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    out = subprocess.run(make, cwd=repo, capture_output=True, text=True)  # outside the work tree: nothing tracked
+    assert out.returncode == 0, out.stderr
+    assert sorted(str(p.relative_to(elsewhere)) for p in elsewhere.rglob("*") if p.is_file()) == \
+        ["quick/report.html", "smoke/store/k/meta.json"]
