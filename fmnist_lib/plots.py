@@ -34,7 +34,8 @@ def _numeric(labels) -> bool:
 def _band(ax, group: Group, metric: str, label: str, **style):
     mean, std = group.curve(metric)
     epochs = np.arange(1, len(mean) + 1)
-    line, = ax.plot(epochs, mean, label=label, marker="o" if len(mean) <= 12 else None, markersize=3, **style)
+    style = {"marker": "o" if len(mean) <= 12 else None, "markersize": 3, **style}
+    line, = ax.plot(epochs, mean, label=label, **style)
     if len(group.runs) > 1:
         ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     if group.diverged and len(mean):
@@ -50,8 +51,10 @@ def plot_history(group: Group, metrics, title: str = "", logy: bool = False) -> 
     """Several metrics of one configuration against epochs (mean, ±1 std band over seeds)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     model = group.runs[0].config.model
-    for m in metrics:
-        _band(ax, group, m, metric_label(m, model), linestyle=":" if m.endswith("dropout") else "-")
+    # validation and test curves often coincide: distinct dashes and markers keep each one visible
+    for i, m in enumerate(metrics):
+        _band(ax, group, m, metric_label(m, model), linestyle=":" if m.endswith("dropout") else STYLES[i % 3],
+              marker=MARKERS[i % len(MARKERS)], markevery=max(1, len(group.curve(m)[0]) // 8), markersize=4)
     ax.set(ylabel="MSE" if model == "autoencoder" else _ylabel(metrics[0]), title=title)
     _epoch_axis(ax)
     if logy:
