@@ -11,6 +11,7 @@ PROFILES := full quick smoke
 space := $() $()
 PROFILE ?= full
 PARAMS ?=
+PARTIAL ?=
 LAB_ARGS ?=
 WORKERS ?= $(shell nproc)
 PYTHON ?= python3
@@ -154,9 +155,9 @@ $(NOTEBOOKS): setup
 sweep-%:
 	$(error there is no sweep '$*'; allowed: $(SWEEPS) (as make sweep-NAME))
 
-## summary: re-run the summary notebook alone (reads the run cache; trains nothing)
+## summary: re-run the summary notebook alone (reads the run cache and the store; trains nothing; PARTIAL=1: what is there)
 summary: setup
-	$(PY) -m fmnist_lib.nbrun notebooks/report.ipynb $(OUT)/report.ipynb -p profile $(PROFILE)
+	$(PY) -m fmnist_lib.nbrun notebooks/report.ipynb $(OUT)/report.ipynb -p profile $(PROFILE) $(if $(strip $(PARTIAL)),-p partial True)
 	$(JUPYTER) nbconvert --to html --no-input --log-level ERROR --output-dir $(OUT) $(OUT)/report.ipynb
 	$(PY) -m fmnist_lib.render $(OUT)/report.html $(OUT)/report.pdf
 	@echo "summary: wrote $(OUT)/report.ipynb, $(OUT)/report.html and $(OUT)/report.pdf"

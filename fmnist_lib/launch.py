@@ -18,7 +18,9 @@ import math
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -214,6 +216,11 @@ def _init_worker(devices, events) -> None:
     """Pool initializer: pin this worker to the next GPU of the queue (before CUDA starts in it) and send its
     runs' epochs to the parent's bar."""
     global _listener
+    import tqdm.std
+
+    # tqdm's default lock is a multiprocessing semaphore: one made here would outlive a worker killed on Ctrl-C
+    # and make the resource tracker warn of a leak; a worker draws no bars, so a thread lock serves
+    tqdm.std.tqdm.set_lock(threading.RLock())
     device = devices.get()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
@@ -257,9 +264,17 @@ def _run_pool(missing: list[Config], task: TrainRun, slots: list, progress: Prog
         while not events.empty():
             progress.epoch(*events.get())
 
-    with ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=_init_worker,
-                             initargs=(devices, events)) as pool:
-        futures = {pool.submit(task, cfg): cfg for cfg in missing}
+    # the workers start with Ctrl-C ignored (a disposition a spawned process keeps): the terminal's Ctrl-C reaches
+    # the whole process group, and this process, not each worker with a traceback, stops them
+    in_main = threading.current_thread() is threading.main_thread()  # where signal handlers may be set
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        pool = ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=_init_worker, initargs=(devices, events))
+        futures = {pool.submit(task, cfg): cfg for cfg in missing}  # spawns the workers
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+    with pool:
         try:
             while futures:
                 finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -270,9 +285,21 @@ def _run_pool(missing: list[Config], task: TrainRun, slots: list, progress: Prog
                         progress.done(cfg, future.result())
                     except Exception as exc:
                         progress.fail(cfg, _reason(exc))
-        except BaseException:
+        except BaseException:  # Ctrl-C (or a failure here): the workers' runs in progress stop, unwritten
+            _kill_workers(pool)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers now (a run killed part-way leaves no cache entry: entries are written aside and
+    renamed; its epoch checkpoint lets the next launch resume it)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+            process.join(timeout=10)
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 # --- Slurm and debug: submitit job arrays ---------------------------------------------------------------------
@@ -525,6 +552,11 @@ def main(argv=None) -> int:
     except RunsFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line (launch() has said its own for Slurm, whose tasks go on)
+        if args.executor != "slurm":
+            print(f"interrupted: the runs that finished stay in the run cache {runs_dir()}; run the same command "
+                  f"again to train the rest", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -12,8 +12,13 @@ body { font-size: 10pt; }
 img { max-width: 100% !important; height: auto !important; page-break-inside: avoid; }
 table { font-size: 7.5pt; page-break-inside: auto; max-width: 100%; word-break: break-word; }
 tr { page-break-inside: avoid; }
-h1, h2 { page-break-after: avoid; }
+h1, h2, h3 { page-break-after: avoid; }
 .jp-OutputPrompt, .jp-InputPrompt { display: none !important; }
+/* JupyterLab lays cells out as flex rows, which WeasyPrint moves whole to the next page: plain blocks fragment */
+.jp-Cell, .jp-Cell-inputWrapper, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child,
+.jp-OutputArea-output, .jp-RenderedHTMLCommon, .jp-InputArea { display: block !important; overflow: visible !important; }
+/* a heading cell stays with what follows it */
+.jp-MarkdownCell:has(h1, h2, h3) { page-break-after: avoid; }
 """
 
 

@@ -26,4 +26,7 @@ def sweep_figure(results: dict, name: str):
     fig = plots.plot_study_figure(groups, spec.param, metrics, spec.model, title=title,
                                   logy=spec.model == "autoencoder")
     metric, test_metric, higher = spec.metrics
-    return fig, narrate.sweep_text(groups, spec.param, metric, higher, test_metric)
+    caption = (f"**Figure {spec.figure}.** {spec.model.capitalize()}, {plots.param_label(spec.param)}: "
+               + " and ".join(plots.metric_label(m, spec.model) for m in metrics)
+               + " per epoch (eval mode, mean ± std over seeds), and the final values. ")
+    return fig, caption + narrate.sweep_text(groups, spec.param, metric, higher, test_metric)

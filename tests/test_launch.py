@@ -371,3 +371,58 @@ def test_a_preempted_task_is_requeued_by_submitit_and_resumes_bit_for_bit(tmp_pa
     assert "this job is preempted" in job.stderr() and "Requeued job" in job.stdout()
     assert summary["resumed"] in (1, 2)  # the epoch whose checkpoint the task had written when the signal came
     assert_same_run(fit(cfg, progress=False), cache.load(cfg, root))
+
+
+def _ours(marker: str) -> list[int]:
+    """Processes whose environment holds `marker` (the ones a test started)."""
+    pids = []
+    for proc in os.listdir("/proc"):
+        try:
+            if proc.isdigit() and marker.encode() in open(f"/proc/{proc}/environ", "rb").read():
+                pids.append(int(proc))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [2, 1])
+def test_ctrl_c_during_make_runs_prints_one_line_and_keeps_the_finished_runs(tmp_path, workers):
+    """The terminal's Ctrl-C (SIGINT to the foreground process group: the launcher and its workers) once the first
+    run has finished, the others being trained: one line, no worker left, only whole entries in the cache, and
+    the same command again trains the rest."""
+    runs, marker = tmp_path / "runs", f"launch-interrupt-{os.getpid()}-{time.time()}"
+    env = {**os.environ, "FMNIST_RUNS": str(runs), "FMNIST_TEST_MARKER": marker}
+    command = [sys.executable, "-m", "fmnist_lib.launch", "smoke", "--workers", str(workers)]  # what `make runs` runs
+    # as from a terminal: SIGINT not ignored, even where pytest runs as a shell's background job (which ignores it)
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        first = proc.stdout.readline()  # a line per finished run; the bar is on stderr
+        assert first.startswith("done "), (first, proc.poll())
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    said = [line for line in stderr.replace("\r", "\n").splitlines()
+            if line.strip() and not line.startswith(("runs ", "profile smoke: 30 runs", "training 30 runs"))]
+    assert proc.returncode == 130, stderr
+    assert said == [f"interrupted: the runs that finished stay in the run cache {runs}; run the same command again "
+                    f"to train the rest"], stderr
+    assert all(line.startswith("done ") for line in stdout.splitlines()), stdout
+    deadline = time.monotonic() + 10  # the launcher has exited; its resource tracker follows within moments
+    while _ours(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _ours(marker), "a worker outlived the interrupt"
+    kept = [p.name for p in runs.iterdir() if not p.name.startswith(".")]
+    smoke = {c.key(): c for c in all_configs("smoke")}
+    assert 1 <= len(kept) < len(smoke), kept  # interrupted part-way
+    for key in kept:  # whole entries only
+        assert cache.load(smoke[key], runs).history["train_loss"]
+    if workers > 1:  # the same command again goes on with the rest
+        again = run_py(*command[1:], env={"FMNIST_RUNS": str(runs)})
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert f"training {len(smoke) - len(kept)} runs" in again.stderr
+        assert all(cache.is_cached(c, runs) for c in smoke.values())
