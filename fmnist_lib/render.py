@@ -17,6 +17,9 @@ h1, h2, h3 { page-break-after: avoid; }
 /* JupyterLab lays cells out as flex rows, which WeasyPrint moves whole to the next page: plain blocks fragment */
 .jp-Cell, .jp-Cell-inputWrapper, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child,
 .jp-OutputArea-output, .jp-RenderedHTMLCommon, .jp-InputArea { display: block !important; overflow: visible !important; }
+/* JupyterLab's print CSS keeps each output whole (break-inside: avoid-page): a long table would leave a half-empty
+   page before it; tables break between rows instead, figures stay whole (img above) */
+.jp-OutputArea-child { break-inside: auto !important; page-break-inside: auto !important; }
 /* a heading cell stays with what follows it */
 .jp-MarkdownCell:has(h1, h2, h3) { page-break-after: avoid; }
 """
