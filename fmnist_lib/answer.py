@@ -11,7 +11,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from .paths import ROOT
 
@@ -19,14 +18,15 @@ START, END = "<!-- answer:start -->", "<!-- answer:end -->"
 
 
 def _results(profile: str):
-    from . import claims, experiments
+    from . import claims
     from .config import get_profile
     from .data import CLASSES, load_fashion_mnist
+    from .results import report_groups
 
     p = get_profile(profile)
-    results = experiments.report_groups(profile, partial=True)
+    groups = report_groups(profile, partial=True)
     labels = load_fashion_mnist(p.train_size, p.eval_size).test.y.numpy()
-    return results, claims.evaluate_claims(results, labels=labels, classes=CLASSES)
+    return groups, claims.evaluate_claims(groups, labels=labels, classes=CLASSES)
 
 
 def expected_block(profile: str) -> str:
@@ -51,7 +51,7 @@ def headline(profile: str, results: dict, table, figures: list[str]) -> str:
     done = sum(1 for c in experiments.all_configs(profile) if _cached(c))
     total = len(experiments.all_configs(profile))
     lines = [f"Profile `{profile}`: {done} of {total} runs published"
-             + ("." if done == total else f"; experiments still training: "
+             + ("." if done == total else "; experiments still training: "
                 + ", ".join(n for n in plan if n not in results) + ".")]
     if "baseline" in results:
         base = results["baseline"]["baseline"]

@@ -1,6 +1,6 @@
 """The study's conclusions, each tested for what it means, as one family of tests.
 
-Input: {experiment: {label: Group}} as experiments.report_groups() returns it (sweeps by name, "arms"), and for
+Input: {experiment: {label: Group}} as results.report_groups() returns it (sweeps by name, "arms"), and for
 figure 9 the test labels. Each of the study's conclusions becomes one or more rows, and each row is one of:
 
 - a comparison of two settings ("A gives lower validation loss than B"): Welch's t-test over seeds;

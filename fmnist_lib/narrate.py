@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import ALPHA
-from .experiments import Group, best_value
+from .results import Group, best_value
 from .labels import metric_label, param_label
 from .metrics import mean_std, welch
 

@@ -14,7 +14,7 @@ import torch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
-from .experiments import Group  # noqa: E402
+from .results import Group  # noqa: E402
 from .labels import metric_label, param_label  # noqa: E402
 
 

@@ -141,7 +141,7 @@ def test_killed_training_leaves_no_entry_and_is_retrained(tmp_path, sig):
 @pytest.mark.slow
 def test_two_processes_asking_for_the_same_run_train_it_once(tmp_path):
     a, b = _worker(tmp_path, epochs=2), _worker(tmp_path, epochs=2)
-    (out_a, err_a), (out_b, err_b) = a.communicate(timeout=300), b.communicate(timeout=300)
+    (_, err_a), (_, err_b) = a.communicate(timeout=300), b.communicate(timeout=300)
     assert a.returncode == 0 and b.returncode == 0, err_a + err_b
     assert "is being trained by another process" in err_a + err_b
     entries = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]

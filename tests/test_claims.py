@@ -5,7 +5,7 @@ import pytest
 
 from fmnist_lib import claims, metrics
 from fmnist_lib.config import Config
-from fmnist_lib.experiments import Group
+from fmnist_lib.results import Group
 from fmnist_lib.train import RunResult
 
 

@@ -4,7 +4,7 @@ import torch
 
 from fmnist_lib import narrate, plots
 from fmnist_lib.config import Config
-from fmnist_lib.experiments import Group, summary_table
+from fmnist_lib.results import Group, summary_table
 from fmnist_lib.train import RunResult
 
 

@@ -54,7 +54,7 @@ def test_report_html_holds_the_figures_and_no_code(smoke_report):
                  "Figure 1.", "Figure 6.", "Figures 7 and 8.", "Figure 9.", "Figure 12.", "classes never predicted",
                  "Choices and their sources", "Appendix: provenance", "data split seed", "sweep-autoencoder-lr.html"):
         assert text in html, text
-    assert "experiments.report_groups" not in html  # code cells hidden
+    assert "results.report_groups" not in html  # code cells hidden
 
 
 def test_report_pdf_has_pages_with_the_reports_text(smoke_report):
@@ -65,7 +65,7 @@ def test_report_pdf_has_pages_with_the_reports_text(smoke_report):
     text = " ".join(page.extract_text() for page in reader.pages)
     assert "The study's conclusions, tested" in text and "provenance" in text
     assert "The bottom line" in reader.pages[0].extract_text()  # the answer on page 1
-    assert "experiments.report_groups" not in text  # no code
+    assert "results.report_groups" not in text  # no code
 
 
 def test_second_make_report_trains_and_executes_nothing(smoke_report):

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import torch
 
-from fmnist_lib import cache, experiments, store
+from fmnist_lib import cache, experiments, results, store
 from fmnist_lib.config import CACHE_VERSION, FIELDS, make_config
 from fmnist_lib.models import count_parameters
 from fmnist_lib.train import WeightsNotPublished, fit
@@ -117,7 +117,7 @@ def test_publish_then_load_without_run_cache(tiny, monkeypatch, tiny_data):
     # the confusion matrix comes from the stored predictions, not from weights
     import fmnist_lib.data
     monkeypatch.setattr(fmnist_lib.data, "load_fashion_mnist", lambda *a: tiny_data)
-    y_true, y_pred = experiments.predictions(experiments.Group("scratch", [stored]))
+    y_true, y_pred = results.predictions(results.Group("scratch", [stored]))
     assert (y_true == tiny_data.test.y.numpy()).all() and (y_pred == stored.predictions.numpy()).all()
 
 
