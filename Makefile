@@ -8,7 +8,8 @@ MAKEFLAGS += --no-builtin-rules --warn-undefined-variables
 
 # the profiles of fmnist_lib.config.PROFILES, and below the sweeps of fmnist_lib.experiments.SWEEPS (tests/test_cli.py)
 PROFILES := full quick smoke
-space := $() $()
+empty :=
+space := $(empty) $(empty)
 PROFILE ?= full
 PARAMS ?=
 PARTIAL ?=
