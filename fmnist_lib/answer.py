@@ -61,6 +61,14 @@ def headline(profile: str, results: dict, table, figures: list[str]) -> str:
         arms = results["arms"]
         accs = "; ".join(f"{name} {mean_std(g.final('test_acc'))}" for name, g in arms.items())
         lines.append(f"- Classifiers, test accuracy over {len(next(iter(arms.values())).runs)} seeds: {accs}.")
+    if "heads" in results:
+        heads = {k: g for k, g in results["heads"].items() if "linear" in k}
+        silent = sum(r.history["test_unpredicted"][-1] > 0 for k, g in results["heads"].items() if "relu" in k
+                     for r in g.runs)
+        total = sum(len(g.runs) for k, g in results["heads"].items() if "relu" in k)
+        lines.append("- The same arms with plain logits instead of the statement's ReLU · Dropout on the outputs: "
+                     + "; ".join(f"{k.split(' / ')[0]} {mean_std(g.final('test_acc'))}" for k, g in heads.items())
+                     + f". With the statement's head, {silent} of {total} runs never predict at least one class.")
     if len(table):
         lines += ["", "| fig. | the study's conclusion | verdict |", "|---|---|---|"]
         lines += [f"| {f} | {c} | {v} |" for f, c, v in zip(table.figure, table.claim, table.verdict)]
