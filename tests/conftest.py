@@ -25,3 +25,11 @@ def tiny_data():
         return Split(torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g))
 
     return FashionMNIST(split(200), split(50), split(50), md5={})
+
+
+def tiny(model: str = "autoencoder", epochs: int = 1, **overrides):
+    """A run config sized for the synthetic `tiny_data`: the smoke profile's run with 200 training and 50
+    evaluation images (the one tiny config every unit test builds on)."""
+    from fmnist_lib.config import make_config
+
+    return make_config("smoke", model, epochs=epochs, train_size=200, eval_size=50, **overrides)

@@ -12,11 +12,11 @@ from fmnist_lib import cache
 from fmnist_lib.config import Config
 from fmnist_lib.train import fit
 
-from .conftest import ROOT
+from .conftest import ROOT, tiny as conftest_tiny
 
 
 def tiny(**kw):
-    return Config(**{"epochs": 1, "train_size": 200, "eval_size": 50, **kw})
+    return conftest_tiny(**{"epochs": 1, **kw})
 
 
 @pytest.fixture

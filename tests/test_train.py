@@ -2,12 +2,13 @@ import math
 
 import torch
 
-from fmnist_lib.config import Config
 from fmnist_lib.train import evaluate, fit
+
+from .conftest import tiny as conftest_tiny
 
 
 def tiny(**kw):
-    return Config(**{"epochs": 2, "train_size": 200, "eval_size": 50, **kw})
+    return conftest_tiny(**{"epochs": 2, **kw})
 
 
 def test_history_has_every_metric_per_epoch(tiny_data):
