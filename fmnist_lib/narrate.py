@@ -118,3 +118,16 @@ def reconstruction_text(per_image, classes, test_mse: float) -> str:
     worst, best = int(per_image.argmax()), int(per_image.argmin())
     return (f"Per-image MSE of these examples ranges from {float(per_image.min()):.4f} ({classes[best]}) to "
             f"{float(per_image.max()):.4f} ({classes[worst]}); the mean over the whole test split is {test_mse:.4f}.")
+
+
+def silent_classes_text(groups: dict[object, Group], param: str) -> str:
+    """For classifier runs with the statement's ReLU · Dropout head: how many classes each seed never predicts on
+    the test split at its last epoch, per swept value; empty for other runs."""
+    parts = []
+    for value, g in groups.items():
+        if g.runs[0].config.model != "classifier" or g.runs[0].config.head != "relu":
+            return ""
+        counts = [int(r.history["test_unpredicted"][-1]) for r in g.runs if r.history.get("test_unpredicted")]
+        parts.append(f"{param_label(param)} {value}: {', '.join(map(str, counts))}")
+    return ("Classes never predicted on the test split at the last epoch, per seed (the statement's ReLU · Dropout "
+            "head can silence a class for good): " + "; ".join(parts) + ".") if parts else ""

@@ -29,4 +29,6 @@ def sweep_figure(results: dict, name: str):
     caption = (f"**Figure {spec.figure}.** {spec.model.capitalize()}, {plots.param_label(spec.param)}: "
                + " and ".join(plots.metric_label(m, spec.model) for m in metrics)
                + " per epoch (eval mode, mean ± std over seeds), and the final values. ")
-    return fig, caption + narrate.sweep_text(groups, spec.param, metric, higher, test_metric)
+    silent = narrate.silent_classes_text(groups, spec.param)
+    return fig, caption + narrate.sweep_text(groups, spec.param, metric, higher, test_metric) + \
+        (f"\n\n{silent}" if silent else "")

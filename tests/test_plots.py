@@ -47,3 +47,15 @@ def test_table_and_text_say_what_diverged_and_what_won():
     text = narrate.sweep_text(groups, "lr", "val_loss", False, "test_loss")
     assert "best learning rate is **0.001**" in text and "Diverged (loss became non-finite; curves stop there): lr=0.1" in text
     assert "+20%" in narrate.history_text(groups[0.001]) and "overstated" in narrate.history_text(groups[0.001])
+
+
+def test_silent_classes_are_counted_per_seed_for_the_relu_head_only():
+    def clf(seed, silent, head="relu"):
+        h = {"val_loss": [1.0], "val_acc": [0.5], "test_unpredicted": [silent]}
+        return RunResult(Config(model="classifier", seed=seed, head=head), h, "ok", state={}, meta={})
+
+    groups = {25: Group(25, [clf(0, 2), clf(1, 0)]), 100: Group(100, [clf(0, 0), clf(1, 1)])}
+    text = narrate.silent_classes_text(groups, "batch_size")
+    assert "batch size 25: 2, 0; batch size 100: 0, 1" in text
+    assert narrate.silent_classes_text({25: Group(25, [clf(0, 2, head="linear")])}, "batch_size") == ""
+    assert narrate.silent_classes_text(sweep(), "lr") == ""  # autoencoders
