@@ -63,8 +63,8 @@ def headline(profile: str, results: dict, table, figures: list[str]) -> str:
         lines.append(f"- Classifiers, test accuracy over {len(next(iter(arms.values())).runs)} seeds: {accs}.")
     if "heads" in results:
         heads = {k: g for k, g in results["heads"].items() if "linear" in k}
-        silent = sum(r.history["test_unpredicted"][-1] > 0 for k, g in results["heads"].items() if "relu" in k
-                     for r in g.runs)
+        silent = sum((r.history.get("test_unpredicted") or [0])[-1] > 0 for k, g in results["heads"].items()
+                     if "relu" in k for r in g.runs)
         total = sum(len(g.runs) for k, g in results["heads"].items() if "relu" in k)
         lines.append("- The same arms with plain logits instead of the statement's ReLU · Dropout on the outputs: "
                      + "; ".join(f"{k.split(' / ')[0]} {mean_std(g.final('test_acc'))}" for k, g in heads.items())

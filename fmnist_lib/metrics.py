@@ -28,12 +28,13 @@ def most_confused(cm: np.ndarray, classes, k: int = 5) -> list[tuple[str, str, f
 
 
 def welch(a, b) -> float:
-    """Two-sided p-value of Welch's t-test between two samples; NaN when either has fewer than 2 values."""
+    """Two-sided p-value of Welch's t-test between two samples; NaN when either has fewer than 2 values or neither
+    varies (no noise estimate)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2 or np.isnan(a).any() or np.isnan(b).any():
         return float("nan")
     if np.std(a) == 0 and np.std(b) == 0:
-        return 0.0 if a.mean() != b.mean() else 1.0
+        return float("nan")  # no variance on either side: no noise estimate, no test
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 

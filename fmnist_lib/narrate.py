@@ -58,7 +58,8 @@ def arms_text(groups: dict[object, Group], pairs, metric: str = "test_acc") -> s
         fa, fb = groups[a].final(metric), groups[b].final(metric)
         diff = 100 * (np.mean(fa) - np.mean(fb))
         p = welch(fa, fb)
-        verdict = ("no noise estimate with one seed" if np.isnan(p) else
+        verdict = ("a side diverged" if np.isnan(np.mean(fa)) or np.isnan(np.mean(fb)) else
+                   "no noise estimate" if np.isnan(p) else
                    f"Welch's p = {p:.3g}, " + ("distinguishable" if p < ALPHA else "not distinguishable at these seeds"))
         lines.append(f"- {a} vs {b}: {diff:+.2f} points ({verdict}; uncorrected for multiple comparisons).")
     return "\n".join(lines)
@@ -104,7 +105,8 @@ def context_text(results: dict) -> str:
     for name, (lo, hi) in PUBLIC_WORKS.items():
         if name in arms:
             acc = arms[name].final("test_acc")
-            where = "inside" if lo <= np.mean(acc) <= hi else "below" if np.mean(acc) < lo else "above"
+            where = ("diverged, against" if np.isnan(np.mean(acc)) else "inside" if lo <= np.mean(acc) <= hi
+                     else "below" if np.mean(acc) < lo else "above")
             lines.append(f"- {name}: test accuracy {mean_std(acc)}, {where} the public works' {lo:.3f}-{hi:.3f}.")
     best = max(arms, key=lambda k: np.mean(arms[k].final("test_acc")))
     acc = np.mean(arms[best].final("test_acc"))

@@ -166,3 +166,45 @@ def test_readme_carries_the_choices_table_of_the_library():
     assert choices_markdown() in readme, "README's choices table differs from fmnist_lib/choices.py: paste " \
                                          "the output of `python -c 'from fmnist_lib.choices import *; " \
                                          "print(choices_markdown())'`"
+
+
+def test_no_diminishing_returns_when_the_first_gain_is_negative():
+    # n=16 beats n=64 and n=256 beats n=64: nothing diminishes, whatever the ratio's sign says
+    res = n_sweep(lambda n: {16: 0.029, 32: 0.0295, 64: 0.030, 128: 0.029, 256: 0.028}[n], sd=0.0002)
+    assert verdict_of(res, "n ≥ 64 is enough").verdict == "contradicted"
+
+
+def test_zero_variance_on_both_sides_is_no_test():
+    assert np.isnan(metrics.welch([6, 6, 6], [5, 5, 5]))
+    res = {"autoencoder-n": {16: group(16, [0.04] * 3), 64: group(64, [0.02] * 3)}}
+    assert verdict_of(res, "n=16 is too small").verdict == "inconclusive"
+
+
+def test_both_sides_diverged_is_inconclusive_and_one_side_loses():
+    def diverged(label):
+        return Group(label, [run(0.1, i, status="diverged") for i in range(3)])
+
+    res = {"autoencoder-n": {16: diverged(16), 64: diverged(64)}}
+    assert verdict_of(res, "n=16 is too small").verdict == "inconclusive"
+    res = {"autoencoder-n": {16: diverged(16), 64: group(64, [0.02, 0.021, 0.022])}}
+    assert verdict_of(res, "n=16 is too small").verdict == "supported"
+
+
+def test_a_trend_with_diverged_runs_left_out_is_at_most_mixed():
+    res = n_sweep(lambda n: 0.05 - 0.004 * np.log2(n))
+    res["autoencoder-n"][256] = Group(256, [run(0.01, i, status="diverged") for i in range(3)])
+    row = verdict_of(res, "Loss falls as n grows")
+    assert row.verdict == "mixed" and "3 diverged run(s) left out" in row.measured
+
+
+def test_largest_confusions_with_one_seed_give_direction_only():
+    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    labels = np.repeat(np.arange(10), 100)
+    pred = labels.copy()
+    pred[np.flatnonzero(labels == 6)[:30]] = 0
+    r = run(0.1, 0, model="classifier")
+    r.predictions = pred
+    arms = {"scratch": Group("s", [r]), "pretrained-frozen": Group("p", [r])}
+    table = claims.evaluate_claims({"arms": arms}, labels=labels, classes=classes).set_index("claim")
+    assert table.loc["The largest confusions are among shirt, T-shirt/top, pullover and coat", "verdict"] == \
+        "direction only (1 seed)"
