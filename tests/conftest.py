@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,15 @@ def tiny(model: str = "autoencoder", epochs: int = 1, **overrides):
     from fmnist_lib.config import make_config
 
     return make_config("smoke", model, epochs=epochs, train_size=200, eval_size=50, **overrides)
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes whose environment holds `marker`: the ones a test started (to check none is left behind)."""
+    pids = []
+    for proc in os.listdir("/proc"):
+        try:
+            if proc.isdigit() and marker.encode() in open(f"/proc/{proc}/environ", "rb").read():
+                pids.append(int(proc))
+        except OSError:
+            pass
+    return pids

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, processes_with
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +28,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ours(marker: str) -> list[int]:
-    """Processes whose environment holds `marker`: the server and the kernels this test started."""
-    pids = []
-    for proc in os.listdir("/proc"):
-        try:
-            if proc.isdigit() and marker.encode() in open(f"/proc/{proc}/environ", "rb").read():
-                pids.append(int(proc))
-        except OSError:
-            pass
-    return pids
+_ours = processes_with  # the processes a test started
 
 
 class Server:

@@ -19,7 +19,7 @@ from fmnist_lib.config import Config, make_config
 from fmnist_lib.experiments import all_configs
 from fmnist_lib.train import fit
 
-from .conftest import ROOT
+from .conftest import ROOT, processes_with
 from .test_resume import assert_same_run
 
 submitit = pytest.importorskip("submitit")
@@ -373,16 +373,7 @@ def test_a_preempted_task_is_requeued_by_submitit_and_resumes_bit_for_bit(tmp_pa
     assert_same_run(fit(cfg, progress=False), cache.load(cfg, root))
 
 
-def _ours(marker: str) -> list[int]:
-    """Processes whose environment holds `marker` (the ones a test started)."""
-    pids = []
-    for proc in os.listdir("/proc"):
-        try:
-            if proc.isdigit() and marker.encode() in open(f"/proc/{proc}/environ", "rb").read():
-                pids.append(int(proc))
-        except OSError:
-            pass
-    return pids
+_ours = processes_with  # the processes a test started
 
 
 @pytest.mark.slow

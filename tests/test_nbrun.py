@@ -14,7 +14,7 @@ from fmnist_lib.config import Config, ConfigError, make_config
 from fmnist_lib.experiments import SWEEPS, sweep_configs
 from fmnist_lib.nbrun import UsageError, check_fixed, custom_name, parse_args
 
-from .conftest import ROOT
+from .conftest import ROOT, processes_with
 
 
 def test_yaml_numbers_are_numbers_as_people_write_them():
@@ -126,16 +126,7 @@ def test_empty_settings_mean_the_default(monkeypatch):
     assert runs_dir() == ROOT / "elsewhere" / "runs"
 
 
-def _alive(marker: str) -> list[int]:
-    """Processes whose environment holds `marker` (the ones this test started)."""
-    pids = []
-    for proc in os.listdir("/proc"):
-        try:
-            if proc.isdigit() and marker.encode() in open(f"/proc/{proc}/environ", "rb").read():
-                pids.append(int(proc))
-        except OSError:
-            pass
-    return pids
+_alive = processes_with  # the processes a test started
 
 
 @pytest.mark.slow
