@@ -57,21 +57,15 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def save(result: RunResult, root: Path | None = None) -> Path:
-    """Write a finished run atomically: a temporary folder renamed into place."""
-    root = _root(root)
-    final = entry_dir(result.config, root)
-    (root / ".tmp").mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}-", dir=root / ".tmp"))
+@contextlib.contextmanager
+def atomic_dir(final: Path):
+    """Yield an empty temporary folder in `final.parent/.tmp/`; when the block ends without an error, fsync its files
+    and rename it into place as `final` (replacing an older one), else remove it: nothing is ever half-written."""
+    tmpdir = final.parent / ".tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}-", dir=tmpdir))
     try:
-        torch.save(result.state, tmp / "weights.pt")
-        (tmp / "config.json").write_text(json.dumps(result.config.relevant(), indent=1))
-        (tmp / "history.json").write_text(json.dumps({"status": result.status, **result.history}, indent=1))
-        if result.predictions is not None:
-            (tmp / PREDICTIONS).write_text(encode_predictions(result.predictions))
-        meta = {**result.meta, "key": final.name, "cache_version": CACHE_VERSION,
-                "weights_sha256": sha256(tmp / "weights.pt")}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        yield tmp
         for name in os.listdir(tmp):
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -80,6 +74,20 @@ def save(result: RunResult, root: Path | None = None) -> Path:
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save(result: RunResult, root: Path | None = None) -> Path:
+    """Write a finished run atomically: a temporary folder renamed into place."""
+    final = entry_dir(result.config, _root(root))
+    with atomic_dir(final) as tmp:
+        torch.save(result.state, tmp / "weights.pt")
+        (tmp / "config.json").write_text(json.dumps(result.config.relevant(), indent=1))
+        (tmp / "history.json").write_text(json.dumps({"status": result.status, **result.history}, indent=1))
+        if result.predictions is not None:
+            (tmp / PREDICTIONS).write_text(encode_predictions(result.predictions))
+        meta = {**result.meta, "key": final.name, "cache_version": CACHE_VERSION,
+                "weights_sha256": sha256(tmp / "weights.pt")}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     return final
 
 

@@ -22,7 +22,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -80,20 +79,10 @@ def _try_read(cfg: Config, path: Path, what: str, weights_optional: bool) -> cac
 
 
 def _write_entry(files: dict[str, Path], final: Path) -> None:
-    """Copy {name: source} into a temporary folder beside `final` and rename it into place (nothing half-written)."""
-    tmpdir = final.parent / ".tmp"
-    tmpdir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}-", dir=tmpdir))
-    try:
+    """Copy {name: source} into the entry `final`, atomically (nothing half-written)."""
+    with cache.atomic_dir(final) as tmp:
         for name, src in files.items():
             shutil.copyfile(src, tmp / name)
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _same_files(files: dict[str, Path], entry: Path) -> bool:
