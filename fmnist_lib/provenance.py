@@ -48,15 +48,21 @@ def package_versions() -> dict[str, str]:
 def environment() -> dict:
     return {
         "git commit": git_commit(),
-        "CPU": f"{cpu_name()}, {torch.get_num_threads()} torch threads available",
-        "CUDA": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available",
+        "rendered on (CPU)": f"{cpu_name()}, {torch.get_num_threads()} torch threads available",
+        "rendered on (CUDA)": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available",
         "data split seed": SPLIT_SEED,
         **{f"MD5 {k}": v for k, v in verify().items()},
     }
 
 
+def hardware(meta: dict) -> str:
+    """The kind of machine that trained a run, as its metadata records it: device, CPU model and the instruction set
+    torch used, torch's version. Runs of one kind with one seed are bit-for-bit the same; across kinds they differ."""
+    return (f"{meta['device']}, {meta.get('cpu') or 'unknown CPU'} ({meta.get('cpu_capability') or '?'}), "
+            f"torch {meta.get('torch') or '?'}")
+
+
 def runs_table(groups_by_experiment: dict) -> pd.DataFrame:
-    """One row per distinct run across experiments: key, config, epochs, status, seconds and where it ran."""
     rows = {}
     for groups in groups_by_experiment.values():
         for g in groups.values():
@@ -65,19 +71,35 @@ def runs_table(groups_by_experiment: dict) -> pd.DataFrame:
                     "run": r.config.key(), "config": r.config.label(), "epochs": r.meta["epochs_run"],
                     "status": r.status, "seconds": round(r.meta["wall_seconds"], 1), "device": r.meta["device"],
                     "cpu": r.meta.get("cpu", ""), "threads": r.meta["threads"], "channels_last": r.config.channels_last,
+                    "hardware": hardware(r.meta), "commit": r.meta.get("commit", ""),
                 }
     return pd.DataFrame(list(rows.values()))
 
 
-def runs_summary(runs: pd.DataFrame) -> dict:
-    """Totals and the settings shared by the runs of a report (device, threads, layout)."""
+def mixed_hardware(groups_by_experiment: dict) -> list[str]:
+    """One line per group (one setting over seeds) whose runs were trained on more than one kind of machine: its
+    spread over seeds then holds the machines' differences too, and the report must say so."""
+    lines = []
+    for experiment, groups in groups_by_experiment.items():
+        for label, g in groups.items():
+            kinds = sorted({hardware(r.meta) for r in g.runs})
+            if len(kinds) > 1:
+                lines.append(f"{experiment}, {label}: {len(g.runs)} runs on {len(kinds)} kinds ({'; '.join(kinds)})")
+    return lines
+
+
+def runs_summary(runs: pd.DataFrame, mixed: list[str] | None = None) -> dict:
+    """Totals and the settings shared by the runs of a report (hardware, threads, layout, commits), and the groups
+    whose seeds mix kinds of hardware (`mixed`, from mixed_hardware)."""
     def values(column):
         return ", ".join(str(v) for v in sorted(runs[column].unique(), key=str))
     return {
         "training runs": len(runs), "epochs trained": int(runs.epochs.sum()),
         "training compute (s)": round(float(runs.seconds.sum())), "diverged runs": int((runs.status != "ok").sum()),
-        "training device": values("device"), "torch threads per run": values("threads"),
-        "channels_last": values("channels_last"),
+        "trained on": "; ".join(f"{kind}: {n} runs" for kind, n in runs.hardware.value_counts().sort_index().items()),
+        "groups mixing kinds of hardware": "; ".join(mixed) if mixed else "none",
+        "torch threads per run": values("threads"), "channels_last": values("channels_last"),
+        "commits that trained the runs": values("commit"),
     }
 
 
@@ -92,7 +114,7 @@ def notebook_timings(report_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["notebook", "seconds", "parameters"])
 
 
-def report_table(runs: pd.DataFrame, profile: str) -> pd.DataFrame:
+def report_table(runs: pd.DataFrame, profile: str, mixed: list[str] | None = None) -> pd.DataFrame:
     """The report's provenance: commit, hardware, data checksums, totals over its runs, package versions."""
-    values = environment() | {"profile": profile} | runs_summary(runs) | package_versions()
+    values = environment() | {"profile": profile} | runs_summary(runs, mixed) | package_versions()
     return pd.DataFrame({"what": list(values), "value": [str(v) for v in values.values()]})
