@@ -44,7 +44,7 @@ def readme_block() -> str:
 
 def headline(profile: str, results: dict, table, figures: list[str]) -> str:
     """The README block: the headline numbers, every conclusion with its verdict, the figures, the report link."""
-    from . import experiments
+    from . import experiments, provenance
     from .metrics import mean_std
 
     plan = experiments.report_plan(profile)
@@ -53,6 +53,16 @@ def headline(profile: str, results: dict, table, figures: list[str]) -> str:
     lines = [f"Profile `{profile}`: {done} of {total} runs published"
              + ("." if done == total else "; experiments still training: "
                 + ", ".join(n for n in plan if n not in results) + ".")]
+    runs = provenance.runs_table(results)
+    if len(runs):
+        mixed = provenance.mixed_hardware(results)
+        counts = runs.hardware.value_counts().sort_index()
+        kinds = (f"on {counts.index[0]}" if len(counts) == 1 else
+                 "on several kinds of machine (" + "; ".join(f"{n} on {k}" for k, n in counts.items()) + ")")
+        lines.append(f"The {len(runs)} runs behind these numbers trained {kinds}: "
+                     f"{runs.seconds.sum() / 3600:.1f} h of training, summed over runs. "
+                     + (f"{len(mixed)} setting(s) mix kinds of hardware across their seeds (the report names them)."
+                        if mixed else "No setting mixes kinds of hardware across its seeds."))
     if "baseline" in results:
         base = results["baseline"]["baseline"]
         lines.append(f"- Autoencoder (n = 64, p = 0.2, {base.runs[0].config.epochs} epochs): test MSE "
@@ -70,14 +80,24 @@ def headline(profile: str, results: dict, table, figures: list[str]) -> str:
                      + "; ".join(f"{k.split(' / ')[0]} {mean_std(g.final('test_acc'))}" for k, g in heads.items())
                      + f". With the statement's head, {silent} of {total} runs never predict at least one class.")
     if len(table):
-        lines += ["", "| fig. | the study's conclusion | verdict |", "|---|---|---|"]
-        lines += [f"| {f} | {c} | {v} |" for f, c, v in zip(table.figure, table.claim, table.verdict)]
+        lines += ["", "| fig. | the study's conclusion | measured | p (Holm) | verdict |", "|---|---|---|---|---|"]
+        lines += [f"| {r.figure} | {r.claim} | {r.measured} | {_p(r['p (Holm)'])} | {r.verdict} |"
+                  for _, r in table.iterrows()]
     lines += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
     report = f"reports/{profile}/report.html"
     if (ROOT / report).exists():
         lines += ["", f"The full report: [{report}]({report}) ([PDF](reports/{profile}/report.pdf)), "
                       f"every run in [reports/{profile}/runs.csv](reports/{profile}/runs.csv)."]
     return "\n".join(lines)
+
+
+def _p(value) -> str:
+    """A p-value for the README: blank where a rule, not a test, decides."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value or "")
+    return "" if value != value else f"{value:.2g}"
 
 
 def _cached(cfg) -> bool:

@@ -1,14 +1,17 @@
 """The README's answer block is what the published store gives (the run cache of this machine plays no part)."""
 
+import pandas as pd
 import pytest
 
 from fmnist_lib import answer
+from fmnist_lib.config import Config
+from fmnist_lib.results import Group
+from fmnist_lib.train import RunResult
 
 from .conftest import ROOT
 
-pytestmark = pytest.mark.slow  # reads the real test labels for the confusion rows
 
-
+@pytest.mark.slow  # reads the real test labels for the confusion rows
 def test_readme_answer_block_matches_the_published_store():
     if not (ROOT / "reports" / "full" / "store").is_dir():
         pytest.skip("reports/full/store does not exist yet: nothing of the full profile published")
@@ -21,3 +24,21 @@ def test_replace_block_needs_the_markers():
     assert answer.replace_block(text, "new") == f"a\n{answer.START}\nnew\n{answer.END}\nb"
     with pytest.raises(ValueError, match="markers"):
         answer.replace_block("no markers", "new")
+
+
+def _run(seed, cpu):
+    meta = {"device": "cpu", "cpu": cpu, "cpu_capability": "AVX2", "torch": "2.14.1", "wall_seconds": 1800.0,
+            "epochs_run": 2, "threads": 1, "commit": "abc1234"}
+    return RunResult(Config(seed=seed), {"test_loss": [0.05, 0.04 + seed / 1000]}, "ok", state={}, meta=meta)
+
+
+def test_headline_says_which_machines_trained_the_runs_and_which_settings_mix_them():
+    same = {"baseline": {"baseline": Group("baseline", [_run(0, "AMD EPYC"), _run(1, "AMD EPYC")])}}
+    text = answer.headline("smoke", same, pd.DataFrame(columns=["figure", "claim", "verdict"]), [])
+    assert "The 2 runs behind these numbers trained on cpu, AMD EPYC (AVX2), torch 2.14.1: 1.0 h of training" in text
+    assert "No setting mixes kinds of hardware" in text and "test MSE 0.0405 ± 0.0007 over 2 seeds" in text
+
+    mixed = {"baseline": {"baseline": Group("baseline", [_run(0, "AMD EPYC"), _run(1, "Intel Xeon")])}}
+    text = answer.headline("smoke", mixed, pd.DataFrame(columns=["figure", "claim", "verdict"]), [])
+    assert "trained on several kinds of machine (1 on cpu, AMD EPYC (AVX2), torch 2.14.1; 1 on cpu, Intel Xeon" in text
+    assert "1 setting(s) mix kinds of hardware across their seeds" in text
