@@ -1,5 +1,8 @@
 """The README's answer block is what the published store gives (the run cache of this machine plays no part)."""
 
+import html
+import re
+
 import pandas as pd
 import pytest
 
@@ -17,6 +20,25 @@ def test_readme_answer_block_matches_the_published_store():
         pytest.skip("reports/full/store does not exist yet: nothing of the full profile published")
     assert answer.readme_block() == answer.expected_block("full"), (
         "README.md's answer block is stale: run `.venv/bin/python -m fmnist_lib.answer full` after `make publish`")
+
+
+@pytest.mark.slow  # reads the real test labels for the confusion rows
+def test_committed_report_states_what_the_published_store_gives():
+    report = ROOT / "reports" / "full" / "report.html"
+    if not report.exists():
+        pytest.skip("reports/full/report.html does not exist yet")
+    _, table = answer._results("full")
+    def text(fragment):
+        return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment))).strip()
+
+    rows = [[text(td.split(">", 1)[-1]) for td in tr.split("</tr>")[0].split("<td")[1:]] for tr in report.read_text().split("<tr")[1:]]
+    assert f"Of the study's {len(table)} tested conclusions" in text(report.read_text()), (
+        "reports/full/report.html is stale: it tests another number of conclusions than the published store gives")
+    for _, claim in table.iterrows():
+        found = [cells for cells in rows if cells and claim.claim in cells and text(claim.measured) in cells]
+        assert found and found[0][-1].endswith(claim.verdict), (
+            f"reports/full/report.html is stale: fig. {claim.figure} '{claim.claim}' should read "
+            f"'{claim.measured}' -> {claim.verdict}; run `make summary PROFILE=full` after `make publish`")
 
 
 def test_replace_block_needs_the_markers():
