@@ -34,7 +34,7 @@ def expected_block(profile: str) -> str:
     results, table = _results(profile)
     figures = [f"reports/{profile}/figures/{name}" for name in ("arms.png", "autoencoder.png")
                if (ROOT / "reports" / profile / "figures" / name).exists()]
-    return headline(profile, results, table, figures)
+    return headline(profile, results, table, figures, published_runs(profile))
 
 
 def readme_block() -> str:
@@ -42,8 +42,10 @@ def readme_block() -> str:
     return text.split(START, 1)[1].split(END, 1)[0].strip("\n")
 
 
-def headline(profile: str, results: dict, table, figures: list[str]) -> str:
-    """The README block: the headline numbers, every conclusion with its verdict, the figures, the report link."""
+def headline(profile: str, results: dict, table, figures: list[str], runs: list | None = None) -> str:
+    """The README block: how many runs are published and which machines trained them (`runs`: every published run
+    of the profile; default: the runs of `results`' groups), the headline numbers, every conclusion with what was
+    measured, Holm's p and its verdict, the figures, the report link."""
     from . import experiments, provenance
     from .metrics import mean_std
 
@@ -53,16 +55,16 @@ def headline(profile: str, results: dict, table, figures: list[str]) -> str:
     lines = [f"Profile `{profile}`: {done} of {total} runs published"
              + ("." if done == total else "; experiments still training: "
                 + ", ".join(n for n in plan if n not in results) + ".")]
-    runs = provenance.runs_table(results)
-    if len(runs):
-        mixed = provenance.mixed_hardware(results)
-        counts = runs.hardware.value_counts().sort_index()
+    table_of_runs = provenance.runs_table(runs if runs is not None else results)
+    if len(table_of_runs):
+        mixed = provenance.mixed_machines(results)
+        counts = table_of_runs.machine.value_counts().sort_index()
         kinds = (f"on {counts.index[0]}" if len(counts) == 1 else
                  "on several kinds of machine (" + "; ".join(f"{n} on {k}" for k, n in counts.items()) + ")")
-        lines.append(f"The {len(runs)} runs behind these numbers trained {kinds}: "
-                     f"{runs.seconds.sum() / 3600:.1f} h of training, summed over runs. "
-                     + (f"{len(mixed)} setting(s) mix kinds of hardware across their seeds (the report names them)."
-                        if mixed else "No setting mixes kinds of hardware across its seeds."))
+        lines.append(f"{'All' if runs is not None else 'The'} {len(table_of_runs)} published runs trained {kinds}: "
+                     f"{table_of_runs.seconds.sum() / 3600:.1f} h of training, summed over runs. "
+                     + (f"{len(mixed)} setting(s) mix kinds of machine across their seeds (the report names them)."
+                        if mixed else "No setting mixes kinds of machine across its seeds."))
     if "baseline" in results:
         base = results["baseline"]["baseline"]
         lines.append(f"- Autoencoder (n = 64, p = 0.2, {base.runs[0].config.epochs} epochs): test MSE "
@@ -92,12 +94,22 @@ def headline(profile: str, results: dict, table, figures: list[str]) -> str:
 
 
 def _p(value) -> str:
-    """A p-value for the README: blank where a rule, not a test, decides."""
+    """A p-value as the report prints it: two significant digits, "–" where there is none (a rule decides, or one
+    seed cannot be tested)."""
+    import pandas as pd
+
     try:
-        value = float(value)
+        return "–" if value is None or pd.isna(value) else f"{float(value):.2g}"
     except (TypeError, ValueError):
-        return str(value or "")
-    return "" if value != value else f"{value:.2g}"
+        return str(value)
+
+
+def published_runs(profile: str) -> list:
+    """Every run of the profile's plan that the run cache or the store holds."""
+    from .cache import load
+    from .experiments import all_configs
+
+    return [load(c) for c in all_configs(profile) if _cached(c)]
 
 
 def _cached(cfg) -> bool:
@@ -155,7 +167,8 @@ def main(argv=None) -> int:
     results, table = _results(args.profile)
     figures = draw_figures(args.profile, results)
     readme = ROOT / "README.md"
-    text = replace_block(readme.read_text(), headline(args.profile, results, table, figures))
+    text = replace_block(readme.read_text(), headline(args.profile, results, table, figures,
+                                                      published_runs(args.profile)))
     tmp = readme.with_suffix(".md.part")
     tmp.write_text(text)
     tmp.replace(readme)

@@ -59,21 +59,28 @@ def sha256(path: Path) -> str:
 
 @contextlib.contextmanager
 def atomic_dir(final: Path):
-    """Yield an empty temporary folder in `final.parent/.tmp/`; when the block ends without an error, fsync its files
-    and rename it into place as `final` (replacing an older one), else remove it: nothing is ever half-written."""
+    """Yield an empty temporary folder `final.parent/.tmp/<final.name>-<random>/` to fill with files (flat: no
+    subfolders); when the block ends without an error, fsync the files and rename the folder into place as `final`,
+    else remove it, so a reader never sees a half-written entry. An older `final` is renamed aside first and removed
+    after. Callers serialise writers of one `final` (the run cache through `locked`); `get_run` clears what a killed
+    writer left by that name pattern."""
     tmpdir = final.parent / ".tmp"
     tmpdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{final.name}-", dir=tmpdir))
+    old = None
     try:
         yield tmp
         for name in os.listdir(tmp):
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
         if final.exists():
-            shutil.rmtree(final)
+            old = Path(tempfile.mkdtemp(prefix=f"{final.name}-old-", dir=tmpdir))
+            os.rename(final, old / final.name)
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def save(result: RunResult, root: Path | None = None) -> Path:

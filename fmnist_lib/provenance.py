@@ -55,49 +55,62 @@ def environment() -> dict:
     }
 
 
-def hardware(meta: dict) -> str:
-    """The kind of machine that trained a run, as its metadata records it: device, CPU model and the instruction set
-    torch used, torch's version. Runs of one kind with one seed are bit-for-bit the same; across kinds they differ."""
-    return (f"{meta['device']}, {meta.get('cpu') or 'unknown CPU'} ({meta.get('cpu_capability') or '?'}), "
-            f"torch {meta.get('torch') or '?'}")
+def machine_kind(meta: dict) -> str:
+    """The kind of machine that trained a run, from its metadata: on a GPU its name and torch's version; on a CPU the
+    CPU model, the instruction set torch used and torch's version. On one CPU kind a run with a given config and seed
+    is bit-for-bit repeatable; across kinds (and on GPUs) the low bits differ, and the study's ReLU-on-logits head can
+    turn such differences into points of accuracy."""
+    device = meta.get("device") or "unknown device"
+    torch_version = meta.get("torch") or "unknown"
+    if device != "cpu":
+        return f"{device}, torch {torch_version}"
+    return f"cpu, {meta.get('cpu') or 'unknown CPU'} ({meta.get('cpu_capability') or 'unknown'}), torch {torch_version}"
 
 
-def runs_table(groups_by_experiment: dict) -> pd.DataFrame:
-    rows = {}
-    for groups in groups_by_experiment.values():
-        for g in groups.values():
-            for r in g.runs:
-                rows[r.config.key()] = {
-                    "run": r.config.key(), "config": r.config.label(), "epochs": r.meta["epochs_run"],
-                    "status": r.status, "seconds": round(r.meta["wall_seconds"], 1), "device": r.meta["device"],
-                    "cpu": r.meta.get("cpu", ""), "threads": r.meta["threads"], "channels_last": r.config.channels_last,
-                    "hardware": hardware(r.meta), "commit": r.meta.get("commit", ""),
-                }
-    return pd.DataFrame(list(rows.values()))
+def _runs(groups_by_experiment: dict) -> dict:
+    """{key: run} over every group of every experiment (a run shared by several groups once)."""
+    return {r.config.key(): r for groups in groups_by_experiment.values() for g in groups.values() for r in g.runs}
 
 
-def mixed_hardware(groups_by_experiment: dict) -> list[str]:
-    """One line per group (one setting over seeds) whose runs were trained on more than one kind of machine: its
-    spread over seeds then holds the machines' differences too, and the report must say so."""
-    lines = []
+def runs_table(runs) -> pd.DataFrame:
+    """One row per run: key, label, epochs, status, wall time, device, CPU, threads, layout, the kind of machine
+    (machine_kind) and the commit that trained it. `runs`: RunResults, or {experiment: {label: Group}}."""
+    if isinstance(runs, dict):
+        runs = _runs(runs).values()
+    return pd.DataFrame([{
+        "run": r.config.key(), "config": r.config.label(), "epochs": r.meta["epochs_run"], "status": r.status,
+        "seconds": round(r.meta["wall_seconds"], 1), "device": r.meta.get("device") or "unknown",
+        "cpu": r.meta.get("cpu") or "unknown", "threads": r.meta.get("threads"),
+        "channels_last": r.config.channels_last, "machine": machine_kind(r.meta),
+        "commit": r.meta.get("commit") or "unknown",
+    } for r in runs])
+
+
+def mixed_machines(groups_by_experiment: dict) -> list[str]:
+    """One line per setting (one config over seeds) whose runs were trained on more than one kind of machine: its
+    spread over seeds then holds the machines' differences too, and the report must say so. A setting that several
+    experiments share (the baseline is also a value of two sweeps) is one line naming them all."""
+    settings: dict[frozenset, tuple[list[str], list[str]]] = {}
     for experiment, groups in groups_by_experiment.items():
         for label, g in groups.items():
-            kinds = sorted({hardware(r.meta) for r in g.runs})
+            kinds = sorted({machine_kind(r.meta) for r in g.runs})
             if len(kinds) > 1:
-                lines.append(f"{experiment}, {label}: {len(g.runs)} runs on {len(kinds)} kinds ({'; '.join(kinds)})")
-    return lines
+                names, _ = settings.setdefault(frozenset(r.config.key() for r in g.runs), ([], kinds))
+                names.append(f"{experiment} {label}")
+    return [f"{' = '.join(names)}: {len(keys)} runs on {len(kinds)} kinds of machine ({'; '.join(kinds)})"
+            for keys, (names, kinds) in settings.items()]
 
 
 def runs_summary(runs: pd.DataFrame, mixed: list[str] | None = None) -> dict:
-    """Totals and the settings shared by the runs of a report (hardware, threads, layout, commits), and the groups
-    whose seeds mix kinds of hardware (`mixed`, from mixed_hardware)."""
+    """Totals and the settings shared by the runs of a report (machines, threads, layout, commits), and the settings
+    whose seeds mix kinds of machine (`mixed`, from mixed_machines)."""
     def values(column):
         return ", ".join(str(v) for v in sorted(runs[column].unique(), key=str))
     return {
         "training runs": len(runs), "epochs trained": int(runs.epochs.sum()),
         "training compute (s)": round(float(runs.seconds.sum())), "diverged runs": int((runs.status != "ok").sum()),
-        "trained on": "; ".join(f"{kind}: {n} runs" for kind, n in runs.hardware.value_counts().sort_index().items()),
-        "groups mixing kinds of hardware": "; ".join(mixed) if mixed else "none",
+        "trained on": "; ".join(f"{kind}: {n} runs" for kind, n in runs.machine.value_counts().sort_index().items()),
+        "settings mixing kinds of machine": "; ".join(mixed) if mixed else "none",
         "torch threads per run": values("threads"), "channels_last": values("channels_last"),
         "commits that trained the runs": values("commit"),
     }

@@ -36,9 +36,9 @@ def test_committed_report_states_what_the_published_store_gives():
         "reports/full/report.html is stale: it tests another number of conclusions than the published store gives")
     for _, claim in table.iterrows():
         found = [cells for cells in rows if cells and claim.claim in cells and text(claim.measured) in cells]
-        assert found and found[0][-1].endswith(claim.verdict), (
+        assert found and found[0][-1] == claim.verdict and found[0][-2] == answer._p(claim["p (Holm)"]), (
             f"reports/full/report.html is stale: fig. {claim.figure} '{claim.claim}' should read "
-            f"'{claim.measured}' -> {claim.verdict}; run `make summary PROFILE=full` after `make publish`")
+            f"'{claim.measured}', Holm's p {answer._p(claim['p (Holm)'])} -> {claim.verdict}; run `make summary PROFILE=full` after `make publish`")
 
 
 def test_replace_block_needs_the_markers():
@@ -54,13 +54,33 @@ def _run(seed, cpu):
     return RunResult(Config(seed=seed), {"test_loss": [0.05, 0.04 + seed / 1000]}, "ok", state={}, meta=meta)
 
 
+CLAIMS = pd.DataFrame([
+    {"figure": "4", "claim": "Loss falls as n grows", "measured": "slope -0.0058", "p (Holm)": 2.8e-08,
+     "verdict": "supported"},
+    {"figure": "2", "claim": "ReLU fails", "measured": "holds in 2 of 3 seeds", "p (Holm)": float("nan"),
+     "verdict": "mixed"}])
+
+
+def test_headline_gives_each_verdict_with_its_evidence_and_holms_p():
+    same = {"baseline": {"baseline": Group("baseline", [_run(0, "AMD EPYC"), _run(1, "AMD EPYC")])}}
+    lines = answer.headline("smoke", same, CLAIMS, []).splitlines()
+    assert "| fig. | the study's conclusion | measured | p (Holm) | verdict |" in lines
+    assert "| 4 | Loss falls as n grows | slope -0.0058 | 2.8e-08 | supported |" in lines
+    assert "| 2 | ReLU fails | holds in 2 of 3 seeds | – | mixed |" in lines
+    assert answer._p(None) == answer._p(pd.NA) == "–" and answer._p(0.0571) == "0.057"
+
+
 def test_headline_says_which_machines_trained_the_runs_and_which_settings_mix_them():
     same = {"baseline": {"baseline": Group("baseline", [_run(0, "AMD EPYC"), _run(1, "AMD EPYC")])}}
-    text = answer.headline("smoke", same, pd.DataFrame(columns=["figure", "claim", "verdict"]), [])
-    assert "The 2 runs behind these numbers trained on cpu, AMD EPYC (AVX2), torch 2.14.1: 1.0 h of training" in text
-    assert "No setting mixes kinds of hardware" in text and "test MSE 0.0405 ± 0.0007 over 2 seeds" in text
+    text = answer.headline("smoke", same, CLAIMS, [])
+    assert "The 2 published runs trained on cpu, AMD EPYC (AVX2), torch 2.14.1: 1.0 h of training" in text
+    assert "No setting mixes kinds of machine" in text and "test MSE 0.0405 ± 0.0007 over 2 seeds" in text
+    # every published run counts, also an encoder that no group of the report shows
+    text = answer.headline("smoke", same, CLAIMS, [], runs=[_run(0, "AMD EPYC"), _run(1, "AMD EPYC"),
+                                                            _run(2, "Intel Xeon")])
+    assert "All 3 published runs trained on several kinds of machine (2 on cpu, AMD EPYC (AVX2), torch 2.14.1; " \
+           "1 on cpu, Intel Xeon (AVX2), torch 2.14.1): 1.5 h" in text
 
     mixed = {"baseline": {"baseline": Group("baseline", [_run(0, "AMD EPYC"), _run(1, "Intel Xeon")])}}
-    text = answer.headline("smoke", mixed, pd.DataFrame(columns=["figure", "claim", "verdict"]), [])
-    assert "trained on several kinds of machine (1 on cpu, AMD EPYC (AVX2), torch 2.14.1; 1 on cpu, Intel Xeon" in text
-    assert "1 setting(s) mix kinds of hardware across their seeds" in text
+    text = answer.headline("smoke", mixed, CLAIMS, [])
+    assert "1 setting(s) mix kinds of machine across their seeds (the report names them)" in text

@@ -43,6 +43,24 @@ def test_round_trip(tmp_path, tiny_data):
     assert not list((tmp_path / ".tmp").iterdir())  # the temporary folder was renamed away
 
 
+def test_atomic_dir_replaces_an_entry_whole_or_not_at_all(tmp_path):
+    final = tmp_path / "entry"
+    with cache.atomic_dir(final) as tmp:
+        (tmp / "a.txt").write_text("first")
+    assert [p.name for p in final.iterdir()] == ["a.txt"]
+
+    with pytest.raises(RuntimeError, match="killed"):
+        with cache.atomic_dir(final) as tmp:
+            (tmp / "a.txt").write_text("second, half-written")
+            raise RuntimeError("killed mid-write")
+    assert (final / "a.txt").read_text() == "first"  # the old entry stands
+
+    with cache.atomic_dir(final) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert [p.name for p in final.iterdir()] == ["b.txt"]  # replaced whole, nothing of the old one kept
+    assert not list((tmp_path / ".tmp").iterdir())  # no temporary or old folder left behind
+
+
 def test_cached_run_is_not_retrained_and_autoencoder_is_shared(tmp_path, patched_fit):
     frozen = tiny(model="classifier", encoder="pretrained-frozen", ae_epochs=1)
     cache.get_run(frozen, root=tmp_path)
