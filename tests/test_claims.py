@@ -208,3 +208,43 @@ def test_largest_confusions_with_one_seed_give_direction_only():
     table = claims.evaluate_claims({"arms": arms}, labels=labels, classes=classes).set_index("claim")
     assert table.loc["The largest confusions are among shirt, T-shirt/top, pullover and coat", "verdict"] == \
         "direction only (1 seed)"
+
+
+def dropout_runs(rng, gap_fraction, curve_end, seeds=3):
+    """Runs whose validation loss ends at about 0.03 (after `curve_end`: a late rise or a fall) and whose eval-mode
+    training loss lies `gap_fraction` of it below."""
+    out = []
+    for i in range(seeds):
+        v = 0.03 + rng.normal(0, 0.0003)
+        curve = [v * 2, v * curve_end, v]
+        g = gap_fraction[i] if isinstance(gap_fraction, list) else gap_fraction
+        out.append(run(v, seed=i, curve=curve,
+                       extra={"train_eval_loss": [c * (1 - g) * (1 + rng.normal(0, 0.001)) for c in curve]}))
+    return out
+
+
+def dropout_sweep(none_gap, none_curve_end, used_gap=0.001):
+    rng = np.random.default_rng(1)
+    return {"autoencoder-dropout": {0.0: Group(0.0, dropout_runs(rng, none_gap, none_curve_end)),
+                                    0.2: Group(0.2, dropout_runs(rng, used_gap, 1.2))}}
+
+
+def test_dropout_cannot_prevent_overfitting_that_does_not_happen():
+    # p=0.2's gap is clearly smaller (Welch alone would say supported), but p=0 barely generalizes worse (0.4% of
+    # its validation loss) and its validation loss ends at its minimum: there is no overfitting to prevent
+    row = verdict_of(dropout_sweep(none_gap=0.004, none_curve_end=1.2), "p = 0.2 prevents overfitting")
+    assert row.verdict == "contradicted" and np.isnan(row.p)
+    assert "overfits in 0 of 3 seeds: nothing to prevent" in row.measured and row.test.startswith("rule:")
+
+
+def test_dropout_prevents_overfitting_where_p0_overfits():
+    # p=0: a 10% gap and a validation loss that ends 5% above its minimum (epoch 2); p=0.2: a 0.1% gap
+    row = verdict_of(dropout_sweep(none_gap=0.10, none_curve_end=0.95), "p = 0.2 prevents overfitting")
+    assert row.verdict == "supported" and row["p (Holm)"] < 0.05
+    assert "overfits in 3 of 3 seeds" in row.measured
+
+
+def test_dropout_prevents_overfitting_only_in_the_seeds_where_p0_overfits():
+    groups = dropout_sweep(none_gap=[0.10, 0.105, 0.048], none_curve_end=1.2)["autoencoder-dropout"]
+    row = claims.judge([claims.gap_row(groups, claim="p = 0.2 prevents overfitting")])[0]
+    assert row.p < 0.05 and row.verdict == "mixed" and "overfits in 2 of 3 seeds" in row.measured
