@@ -232,6 +232,7 @@ def run(notebook: str, output: str, params: dict, html: bool = False) -> None:
         pm.execute_notebook(notebook, str(tmp), parameters=params, kernel_name=KERNEL,
                             kernel_manager_class=_kernel_manager_class(),
                             cwd=str(Path(notebook).resolve().parent), progress_bar=True)
+        name_injected_cell(tmp)
         if html:
             write_html(tmp, out.with_suffix(".html"))
         tmp.replace(out)
@@ -240,6 +241,19 @@ def run(notebook: str, output: str, params: dict, html: bool = False) -> None:
         for km in _KERNELS:
             shutil.rmtree(km.folder, ignore_errors=True)
         signal.signal(signal.SIGINT, previous)
+
+
+def name_injected_cell(path: Path) -> None:
+    """papermill gives the cell it injects a random id; name it after its tag instead, so the same notebook with the
+    same parameters gives the same executed notebook and page."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    for cell in injected:
+        cell.id = "injected-parameters"
+    if injected:
+        nbformat.write(nb, path)
 
 
 def write_html(notebook: Path, page: Path) -> None:

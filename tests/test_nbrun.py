@@ -170,3 +170,23 @@ def test_papermill_directly_takes_numbers_written_as_people_write_them(tmp_path)
     cells = nbformat.read(out, as_version=4).cells
     assert any(c.source.startswith("# Parameters") and 'values = ["1e-3"]' in c.source for c in cells)
     assert "lr=0.001" in out.read_text()
+
+
+def test_the_injected_cell_is_named_after_its_tag_not_a_random_id(tmp_path):
+    import nbformat
+
+    def executed(path):  # as papermill writes it: the injected cell gets a fresh random id each time
+        cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                 nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["injected-parameters"]}),
+                 nbformat.v4.new_code_cell("y = x")]
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+        return path
+
+    a, b = executed(tmp_path / "a.ipynb"), executed(tmp_path / "b.ipynb")
+    assert a.read_text() != b.read_text()
+    nbrun.name_injected_cell(a)
+    nbrun.name_injected_cell(b)
+    ids = [c.id for c in nbformat.read(a, as_version=4).cells]
+    assert ids[1] == "injected-parameters" and len(set(ids)) == 3
+    injected = [nbformat.read(p, as_version=4).cells[1] for p in (a, b)]
+    assert injected[0] == injected[1]
