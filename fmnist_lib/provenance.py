@@ -117,9 +117,12 @@ def runs_summary(runs: pd.DataFrame, mixed: list[str] | None = None) -> dict:
 
 
 def notebook_timings(report_dir: Path) -> pd.DataFrame:
-    """Wall time of each executed notebook in a report folder, from papermill's metadata."""
+    """Wall time of each executed notebook in a report folder, from papermill's metadata: the pages a report links,
+    so not the report itself (still running while it asks, or a stale copy from an earlier render)."""
     rows = []
     for path in sorted(Path(report_dir).glob("*.ipynb")):
+        if path.stem == "report":
+            continue
         meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
         if meta.get("duration") is not None:
             rows.append({"notebook": path.stem, "seconds": round(meta["duration"], 1),

@@ -53,3 +53,14 @@ def test_missing_metadata_reads_unknown_not_blank():
     bare = RunResult(Config(seed=0), {"val_loss": [0.1]}, "ok", state={}, meta={"wall_seconds": 1.0, "epochs_run": 1})
     row = provenance.runs_table([bare]).iloc[0]
     assert (row.device, row.cpu, row.commit) == ("unknown", "unknown", "unknown")
+
+
+def test_notebook_timings_list_the_pages_not_the_report_itself(tmp_path):
+    import json
+
+    for stem, seconds in (("autoencoder", 12.3), ("report", 99.0), ("sweep-autoencoder-n", 4.56)):
+        meta = {"papermill": {"duration": seconds, "parameters": {"profile": "full"}}}
+        (tmp_path / f"{stem}.ipynb").write_text(json.dumps({"metadata": meta, "cells": []}))
+    timings = provenance.notebook_timings(tmp_path)
+    assert list(timings.notebook) == ["autoencoder", "sweep-autoencoder-n"]
+    assert list(timings.seconds) == [12.3, 4.6]
