@@ -46,7 +46,7 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
     """The README block: how many runs are published and which machines trained them (`runs`: every published run
     of the profile; default: the runs of `results`' groups), the headline numbers, every conclusion with what was
     measured, Holm's p and its verdict, the figures, the report link."""
-    from . import experiments, provenance
+    from . import claims, experiments, provenance
     from .metrics import mean_std
 
     plan = experiments.report_plan(profile)
@@ -82,7 +82,9 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
                      + "; ".join(f"{k.split(' / ')[0]} {mean_std(g.final('test_acc'))}" for k, g in heads.items())
                      + f". With the statement's head, {silent} of {total} runs never predict at least one class.")
     if len(table):
-        lines += ["", "| fig. | the study's conclusion | measured | p (Holm) | verdict |", "|---|---|---|---|---|"]
+        lines += ["", claims.bottom_line(table).split("\n\n")[0].rstrip(".") + " (Holm's correction over the "
+                  "family; the rules and tests are in the report).",
+                  "", "| fig. | the study's conclusion | measured | p (Holm) | verdict |", "|---|---|---|---|---|"]
         lines += [f"| {r.figure} | {r.claim} | {r.measured} | {_p(r['p (Holm)'])} | {r.verdict} |"
                   for _, r in table.iterrows()]
     lines += [""] + [f"![{Path(f).stem}]({f})" for f in figures]

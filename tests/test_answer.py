@@ -65,6 +65,8 @@ def test_headline_gives_each_verdict_with_its_evidence_and_holms_p():
     same = {"baseline": {"baseline": Group("baseline", [_run(0, "AMD EPYC"), _run(1, "AMD EPYC")])}}
     lines = answer.headline("smoke", same, CLAIMS, []).splitlines()
     assert "| fig. | the study's conclusion | measured | p (Holm) | verdict |" in lines
+    assert "Of the study's 2 tested conclusions: 1 supported, 1 mixed (Holm's correction over the family; the " \
+           "rules and tests are in the report)." in lines
     assert "| 4 | Loss falls as n grows | slope -0.0058 | 2.8e-08 | supported |" in lines
     assert "| 2 | ReLU fails | holds in 2 of 3 seeds | – | mixed |" in lines
     assert answer._p(None) == answer._p(pd.NA) == "–" and answer._p(0.0571) == "0.057"
