@@ -58,8 +58,8 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
     table_of_runs = provenance.runs_table(runs if runs is not None else results)
     if len(table_of_runs):
         mixed = provenance.mixed_machines(results)
-        counts = table_of_runs.machine.value_counts().sort_index()
-        kinds = (f"on {counts.index[0]}" if len(counts) == 1 else
+        counts = provenance.machine_counts(table_of_runs)
+        kinds = (f"on {next(iter(counts))}" if len(counts) == 1 else
                  "on several kinds of machine (" + "; ".join(f"{n} on {k}" for k, n in counts.items()) + ")")
         lines.append(f"{'All' if runs is not None else 'The'} {len(table_of_runs)} published runs trained {kinds}: "
                      f"{table_of_runs.seconds.sum() / 3600:.1f} h of training, summed over runs. "

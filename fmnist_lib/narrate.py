@@ -133,3 +133,12 @@ def silent_classes_text(groups: dict[object, Group], param: str) -> str:
         parts.append(f"{param_label(param)} {value}: {', '.join(map(str, counts))}")
     return ("Classes never predicted on the test split at the last epoch, per seed (the statement's ReLU · Dropout "
             "head can silence a class for good): " + "; ".join(parts) + ".") if parts else ""
+
+
+def mixed_machines_text(mixed: list[str]) -> str:
+    """The warning under the claims table when settings mix kinds of machine (lines of
+    provenance.mixed_machines); empty when none does."""
+    if not mixed:
+        return ""
+    return (f"**{len(mixed)} setting(s) mix kinds of machine across their seeds**, so their spread holds the "
+            "machines' differences as well as the seeds': " + "; ".join(mixed) + ".")

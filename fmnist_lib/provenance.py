@@ -101,6 +101,11 @@ def mixed_machines(groups_by_experiment: dict) -> list[str]:
             for keys, (names, kinds) in settings.items()]
 
 
+def machine_counts(runs: pd.DataFrame) -> dict[str, int]:
+    """{kind of machine: number of runs} over a runs_table, in the kinds' order."""
+    return {kind: int(n) for kind, n in runs.machine.value_counts().sort_index().items()}
+
+
 def runs_summary(runs: pd.DataFrame, mixed: list[str] | None = None) -> dict:
     """Totals and the settings shared by the runs of a report (machines, threads, layout, commits), and the settings
     whose seeds mix kinds of machine (`mixed`, from mixed_machines)."""
@@ -109,7 +114,7 @@ def runs_summary(runs: pd.DataFrame, mixed: list[str] | None = None) -> dict:
     return {
         "training runs": len(runs), "epochs trained": int(runs.epochs.sum()),
         "training compute (s)": round(float(runs.seconds.sum())), "diverged runs": int((runs.status != "ok").sum()),
-        "trained on": "; ".join(f"{kind}: {n} runs" for kind, n in runs.machine.value_counts().sort_index().items()),
+        "trained on": "; ".join(f"{kind}: {n} runs" for kind, n in machine_counts(runs).items()),
         "settings mixing kinds of machine": "; ".join(mixed) if mixed else "none",
         "torch threads per run": values("threads"), "channels_last": values("channels_last"),
         "commits that trained the runs": values("commit"),

@@ -17,7 +17,8 @@ def styled(df: pd.DataFrame, **formats):
     """A table for the report: no index column, text and headers left-aligned, `formats` per column, '–' for NaN.
     Tables are numbered in the order a notebook draws them (pandas would give each a random id), so the same runs
     render the same HTML and a re-rendered report diffs only where its numbers do."""
-    return (df.style.set_uuid(f"table{next(_TABLES)}").hide(axis="index").format(formats, na_rep="–").set_properties(**{"text-align": "left"})
+    return (df.style.set_uuid(f"table{next(_TABLES)}").hide(axis="index").format(formats, na_rep="–")
+            .set_properties(**{"text-align": "left"})
             .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
 
 

@@ -28,17 +28,20 @@ def test_committed_report_states_what_the_published_store_gives():
     if not report.exists():
         pytest.skip("reports/full/report.html does not exist yet")
     _, table = answer._results("full")
+
     def text(fragment):
         return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment))).strip()
 
-    rows = [[text(td.split(">", 1)[-1]) for td in tr.split("</tr>")[0].split("<td")[1:]] for tr in report.read_text().split("<tr")[1:]]
+    rows = [[text(td.split(">", 1)[-1]) for td in tr.split("</tr>")[0].split("<td")[1:]]
+            for tr in report.read_text().split("<tr")[1:]]
     assert f"Of the study's {len(table)} tested conclusions" in text(report.read_text()), (
         "reports/full/report.html is stale: it tests another number of conclusions than the published store gives")
     for _, claim in table.iterrows():
         found = [cells for cells in rows if cells and claim.claim in cells and text(claim.measured) in cells]
         assert found and found[0][-1] == claim.verdict and found[0][-2] == answer._p(claim["p (Holm)"]), (
             f"reports/full/report.html is stale: fig. {claim.figure} '{claim.claim}' should read "
-            f"'{claim.measured}', Holm's p {answer._p(claim['p (Holm)'])} -> {claim.verdict}; run `make summary PROFILE=full` after `make publish`")
+            f"'{claim.measured}', Holm's p {answer._p(claim['p (Holm)'])} -> {claim.verdict}; "
+            "run `make summary PROFILE=full` after `make publish`")
 
 
 def test_replace_block_needs_the_markers():

@@ -64,3 +64,13 @@ def test_notebook_timings_list_the_pages_not_the_report_itself(tmp_path):
     timings = provenance.notebook_timings(tmp_path)
     assert list(timings.notebook) == ["autoencoder", "sweep-autoencoder-n"]
     assert list(timings.seconds) == [12.3, 4.6]
+
+
+def test_the_report_warns_of_settings_that_mix_machines_and_says_nothing_otherwise():
+    from fmnist_lib import narrate
+
+    shared = Group(64, [run(0, AMD), run(1, INTEL)])
+    mixed = provenance.mixed_machines({"baseline": {"baseline": shared}})
+    text = narrate.mixed_machines_text(mixed)
+    assert text.startswith("**1 setting(s) mix kinds of machine across their seeds**") and mixed[0] in text
+    assert narrate.mixed_machines_text([]) == ""
