@@ -36,7 +36,7 @@ LIB := $(wildcard fmnist_lib/*.py)
 STAMP_VENV := $(if $(OWN_VENV),$(VENV)/.installed,env-check)
 STAMP_KERNEL := $(if $(OWN_VENV),$(VENV)/.kernel,env-kernel)
 
-SWEEPS := autoencoder-activation autoencoder-optimizer autoencoder-n autoencoder-dropout autoencoder-lr \
+SWEEPS := autoencoder-activation autoencoder-optimizer autoencoder-n autoencoder-dropout autoencoder-dropout-small autoencoder-lr \
           classifier-lr classifier-n classifier-batch_size
 NOTEBOOKS := autoencoder $(addprefix sweep-,$(SWEEPS)) comparison confusion
 PAGES := $(addprefix $(OUT)/,$(addsuffix .html,$(NOTEBOOKS)))

@@ -76,7 +76,8 @@ def main() -> int:
         per_image = max(t_large - t_small, 0.0) / (large - small)
         per_shape[key] = (per_image, max(t_small - small * per_image, 0.0))
     p = get_profile(profile)
-    print(f"profile {profile}: {len(cfgs)} runs (seeds {list(p.seeds)}, the comparison's arms {list(p.arm_seeds)}), "
+    print(f"profile {profile}: {len(cfgs)} runs (seeds {list(p.seeds)}, the study's two arms and the "
+          f"baseline {list(p.study_seeds)}, the other arms {list(p.arm_seeds)}), "
           f"{workers} parallel processes; probes of one epoch at {small} and {large} training images took "
           f"{time.perf_counter() - start:.0f} s")
     print(f"{'model':12s} {'n':>4s} {'batch':>5s} {'trains encoder':>14s} {'ms/train image':>15s} {'eval s/epoch':>13s}")

@@ -159,18 +159,22 @@ class Profile:
     clf_epochs: int
     train_size: int
     eval_size: int
-    seeds: tuple[int, ...]
-    arm_seeds: tuple[int, ...]  # the comparison's classifier arms: the study's main question gets more seeds
+    seeds: tuple[int, ...]  # every setting of the sweeps
+    arm_seeds: tuple[int, ...]  # the comparison's other arms (pretrained-frozen-eval, -finetune, random-frozen)
+    # the study's two arms (scratch, pretrained-frozen) and the baseline autoencoder: the main question gets the most
+    study_seeds: tuple[int, ...]
+    small_train_size: int  # training images of the small-data dropout sweep (where overfitting can exist)
 
 
 PROFILES = {
     # the study's: Config's defaults (30 autoencoder epochs, 50k/10k images) and 20 classifier epochs
     "full": Profile("full", ae_epochs=Config.ae_epochs, clf_epochs=20, train_size=Config.train_size,
-                    eval_size=Config.eval_size, seeds=(0, 1, 2),
-                    arm_seeds=(0, 1, 2, 3, 4)),
+                    eval_size=Config.eval_size, seeds=tuple(range(5)), arm_seeds=tuple(range(5)),
+                    study_seeds=tuple(range(10)), small_train_size=5_000),
     "quick": Profile("quick", ae_epochs=4, clf_epochs=4, train_size=20_000, eval_size=10_000, seeds=(0,),
-                     arm_seeds=(0, 1, 2)),
-    "smoke": Profile("smoke", ae_epochs=1, clf_epochs=1, train_size=1_000, eval_size=500, seeds=(0,), arm_seeds=(0,)),
+                     arm_seeds=(0,), study_seeds=(0, 1, 2), small_train_size=2_000),
+    "smoke": Profile("smoke", ae_epochs=1, clf_epochs=1, train_size=1_000, eval_size=500, seeds=(0,), arm_seeds=(0,),
+                     study_seeds=(0,), small_train_size=500),
 }
 
 

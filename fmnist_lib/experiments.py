@@ -19,6 +19,7 @@ class Sweep:
     values: tuple
     figure: str  # the study's figure it reproduces
     fixed: tuple = ()  # (field, value) pairs set on every run of the sweep
+    small_data: bool = False  # trained on the profile's small_train_size images (the premise of figure 5's claim)
 
     @property
     def metrics(self) -> tuple[str, str, bool]:
@@ -32,6 +33,8 @@ SWEEPS = {
     "autoencoder-optimizer": Sweep("autoencoder", "optimizer", ("sgd", "adam"), "3"),
     "autoencoder-n": Sweep("autoencoder", "n", (16, 32, 64, 128, 256), "4"),
     "autoencoder-dropout": Sweep("autoencoder", "dropout", (0.0, 0.1, 0.2, 0.4), "5"),
+    # the same sweep where overfitting can exist: 5,000 training images (full), same epochs
+    "autoencoder-dropout-small": Sweep("autoencoder", "dropout", (0.0, 0.1, 0.2, 0.4), "5", small_data=True),
     "autoencoder-lr": Sweep("autoencoder", "lr", (1e-4, 1e-3, 1e-2, 1e-1), "6"),
     "classifier-lr": Sweep("classifier", "lr", (1e-4, 1e-3, 1e-2), "10", PRETRAINED),
     "classifier-n": Sweep("classifier", "n", (16, 32, 64, 128, 256), "11", PRETRAINED),
@@ -47,6 +50,9 @@ ARMS = {
     "random-frozen": {"encoder": "random-frozen"},
 }
 STUDY_ARMS = ("scratch", "pretrained-frozen")  # the two classifiers the study compared
+# Every classifier setting is trained under both heads: the statement's (relu) and plain logits (linear). The plan
+# names a setting's plain-logits experiment after its own, with this suffix.
+LINEAR = " / linear head"
 # The head ablation: the study's ReLU on the logits against plain logits, on the two main arms.
 HEAD_ABLATION = {f"{arm} / {head} head": {**ARMS[arm], "head": head}
                  for arm in ("scratch", "pretrained-frozen") for head in ("relu", "linear")}
@@ -62,10 +68,12 @@ def get_sweep(name: str) -> Sweep:
     return SWEEPS[name]
 
 
-def resolve_seeds(profile: str, seeds=None, arms: bool = False) -> tuple[int, ...]:
-    """The profile's seeds (of the comparison's arms when `arms`), or `seeds` (a count, or a list) when given."""
+def resolve_seeds(profile: str, seeds=None, arms: bool = False, study: bool = False) -> tuple[int, ...]:
+    """The profile's seeds (of the study's two arms and its baseline when `study`, of the other arms when `arms`),
+    or `seeds` (a count, or a list) when given."""
     if seeds is None:
-        return get_profile(profile).arm_seeds if arms else get_profile(profile).seeds
+        p = get_profile(profile)
+        return p.study_seeds if study else p.arm_seeds if arms else p.seeds
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise ConfigError(f"seeds={seeds!r} is out of range; allowed: an integer >= 1 or a list of seeds")
@@ -97,6 +105,8 @@ def sweep_configs(name: str, profile: str, values=None, seeds=None, overrides=No
             raise ConfigError(f"overrides may not set {name!r}; allowed: other config fields (use values or seeds)")
     seeds = resolve_seeds(profile, seeds)
     settings = {**dict(sweep.fixed), **overrides}  # overrides win over the sweep's fixed settings
+    if sweep.small_data:
+        settings.setdefault("train_size", get_profile(profile).small_train_size)
     base = make_config(profile, sweep.model, **settings)  # variants of one config, as nanoGPT does
     groups = {}
     for v in values:
@@ -106,17 +116,24 @@ def sweep_configs(name: str, profile: str, values=None, seeds=None, overrides=No
 
 
 def arm_configs(profile: str, arms: dict = ARMS, seeds=None, **overrides) -> dict:
-    """{arm name: [Config per seed]} for classifier arms (the profile's arm seeds unless `seeds` is given)."""
-    seeds = resolve_seeds(profile, seeds, arms=True)
+    """{arm name: [Config per seed]} for classifier arms: unless `seeds` is given, the profile's study seeds for the
+    study's two arms and its arm seeds for the others."""
     base = make_config(profile, "classifier", **overrides)
-    return {name: [base.replace(**arm, seed=s) for s in seeds] for name, arm in arms.items()}
+    return {name: [base.replace(**arm, seed=s)
+                   for s in resolve_seeds(profile, seeds, arms=True, study=arm.get("encoder") in STUDY_ARMS)]
+            for name, arm in arms.items()}
 
 
 def report_plan(profile: str) -> dict[str, dict]:
-    """Every experiment the report shows: {experiment: {label: [Config per seed]}}."""
+    """Every experiment the report shows: {experiment: {label: [Config per seed]}}. Every classifier experiment
+    comes twice: under the statement's head, and under plain logits (its name + LINEAR)."""
     plan = {"baseline": {"baseline": baseline_configs(profile)}}
-    plan |= {name: sweep_configs(name, profile) for name in SWEEPS}
-    return plan | {"arms": arm_configs(profile), "heads": arm_configs(profile, HEAD_ABLATION)}
+    for name, sweep in SWEEPS.items():
+        plan[name] = sweep_configs(name, profile)
+        if sweep.model == "classifier":
+            plan[name + LINEAR] = sweep_configs(name, profile, overrides={"head": "linear"})
+    plan |= {"arms": arm_configs(profile), "arms" + LINEAR: arm_configs(profile, head="linear")}
+    return plan | {"heads": arm_configs(profile, HEAD_ABLATION)}
 
 
 def all_configs(profile: str) -> list[Config]:
@@ -127,20 +144,36 @@ def all_configs(profile: str) -> list[Config]:
 
 
 def baseline_configs(profile: str, model: str = "autoencoder", seeds=None, **overrides) -> list[Config]:
-    """The study's default run of `model` for each seed; overrides left at None keep the profile's value."""
+    """The study's default run of `model` for each seed (the profile's study seeds: the baseline autoencoder starts
+    the study's pretrained arm); overrides left at None keep the profile's value."""
     base = make_config(profile, model, **{k: v for k, v in overrides.items() if v is not None})
-    return [base.replace(seed=s) for s in resolve_seeds(profile, seeds)]
+    return [base.replace(seed=s) for s in resolve_seeds(profile, seeds, study=True)]
+
+
+def training_priority(profile: str):
+    """A sort key for training a profile's missing runs, settings that need the most power first (issue 18's power
+    estimates): 0 the cheap small-data dropout sweep; 1 the baseline and the study's two arms under both heads
+    (about 10 seeds needed under the statement's head); 2 every plain-logits setting (3 seeds suffice, all new),
+    its seeds 0-2 first (their autoencoders exist); 3 the rest (seeds 3-4 of the sweeps)."""
+    plan = report_plan(profile)
+    rank = {}
+    for rank_, names in enumerate((["autoencoder-dropout-small"], ["baseline", "heads"],
+                                   [n for n in plan if n.endswith(LINEAR)])):
+        for name in names:
+            for cfgs in plan[name].values():
+                for c in cfgs:
+                    rank.setdefault(c.key(), rank_)
+                    if c.pretrained:
+                        rank.setdefault(c.autoencoder_config().key(), rank_)
+    return lambda c: (rank.get(c.key(), 3), c.seed >= 3)
 
 
 def train_all(profile: str, workers: int | None = None) -> int:
     """Train every run of a profile's report; prints a plan first. The study's main question (the baseline and
     the comparison's arms) is trained first, so a run that stops part-way leaves whole experiments behind."""
     cfgs = all_configs(profile)
-    first = {c.key() for name in ("baseline", "arms", "heads") for cs in report_plan(profile)[name].values()
-             for c in cs}
-    first |= {c.autoencoder_config().key() for c in cfgs if c.key() in first and c.pretrained}
     print(f"profile {profile}: {len(cfgs)} runs", file=sys.stderr)
-    ensure_runs(cfgs, workers, priority=lambda c: c.key() not in first)
+    ensure_runs(cfgs, workers, priority=training_priority(profile))
     return len(cfgs)
 
 

@@ -25,6 +25,19 @@ def git_commit() -> str:
     return commit + (" (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def unreproducible(meta: dict) -> str | None:
+    """Why a run's recorded commits do not reproduce it (a tree with uncommitted changes, the checkout moved while
+    it trained, no commit), or None when one commit in history trained it."""
+    start, end = meta.get("commit") or "unknown", meta.get("commit_at_end", meta.get("commit")) or "unknown"
+    if "uncommitted" in start or "uncommitted" in end:
+        return f"trained from a tree with uncommitted changes ({start})"
+    if start.startswith("unknown") or end.startswith("unknown"):
+        return "trained outside a git checkout (no commit recorded)"
+    if start != end:
+        return f"the checkout moved while it trained ({start} at the start, {end} at the end)"
+    return None
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -31,6 +31,7 @@ from . import cache
 from .config import FIELDS, HEADS, ACTIVATIONS, ENCODERS, Config, ConfigError, get_profile, make_config
 from .experiments import all_configs, arm_configs, baseline_configs
 from .models import build_model, count_parameters, layer_list
+from .provenance import unreproducible
 from .paths import runs_dir, store_dir, store_dirs
 
 ENTRY_FILES = ("config.json", "history.json", "meta.json", cache.PREDICTIONS)  # weights.pt only where needed
@@ -105,11 +106,14 @@ def publish(profile: str, root: Path | None = None, store: Path | None = None, p
     store = Path(store or store_dir(profile))
     runs_root = Path(root) if root else runs_dir()
     store.mkdir(parents=True, exist_ok=True)
-    sources, published, broken = {}, {}, []
+    sources, published, broken, refused = {}, {}, [], []
     for cfg in plan:
         key = cfg.key()
         src = _try_read(cfg, cache.entry_dir(cfg, runs_root), "run-cache entry", False)
         pub = _try_read(cfg, store / key, "published entry", True)
+        if src is not None and pub is None and (why := unreproducible(src.meta)):
+            refused.append(f"{cfg.label()} ({key}): {why}")
+            src = None  # publish only what a commit in history reproduces
         if pub is None and (store / key).is_dir() and src is None:
             broken.append(f"{store / key} ({cfg.label()})")
         if src is not None and pub is not None and src.history != pub.history:
@@ -123,6 +127,8 @@ def publish(profile: str, root: Path | None = None, store: Path | None = None, p
         raise StoreError(f"{len(broken)} published entr{'y is' if len(broken) == 1 else 'ies are'} corrupt and the "
                          f"run cache has no copy to replace them: " + "; ".join(broken)
                          + " (restore them from git, or train them and publish again)")
+    for line in refused:
+        print(f"refused: {line}; train it again from a clean checkout (a pinned git worktree)", file=sys.stderr)
     need = weights_needed(profile, plan, published, pending_encoders)
     written = 0
     for key, (cfg, src, pub) in sources.items():
@@ -149,6 +155,7 @@ def publish(profile: str, root: Path | None = None, store: Path | None = None, p
     _write_text(store.parent / "runs.csv", runs_csv(plan, results))
     _write_text(store.parent / "models.json", json.dumps(models_manifest(profile), indent=1) + "\n")
     counts = {"planned": len(plan), "published": len(results), "missing": len(plan) - len(results),
+              "refused": len(refused), "unreproducible": sum(unreproducible(r.meta) is not None for r in results.values()),
               "diverged": sum(r.diverged for r in results.values()), "written": written, "removed": len(removed),
               "with_weights": sum(r.state is not None for r in results.values()),
               "wall_seconds": sum(r.meta["wall_seconds"] for r in results.values()),
@@ -156,7 +163,8 @@ def publish(profile: str, root: Path | None = None, store: Path | None = None, p
     print(f"publish {profile}: {counts['published']} of {counts['planned']} runs published ({counts['diverged']} "
           f"diverged), {counts['missing']} missing; training wall time {counts['wall_seconds'] / 3600:.2f} h; "
           f"{counts['written']} entries written, {counts['removed']} removed; {store} holds "
-          f"{counts['bytes'] / 1e6:.1f} MB, weights of {counts['with_weights']} run(s)", file=out)
+          f"{counts['bytes'] / 1e6:.1f} MB, weights of {counts['with_weights']} run(s); {counts['refused']} refused "
+          f"and {counts['unreproducible']} published earlier from a tree that no commit reproduces", file=out)
     return counts
 
 
@@ -166,8 +174,8 @@ def runs_csv(plan: list[Config], results: dict[str, cache.RunResult]) -> str:
     history metric."""
     metrics = list(dict.fromkeys(m for r in results.values() for m in r.history if m != "epoch_seconds"))
     header = ["key", "model", "label", *[f for f in FIELDS if f != "model"], "status", "device", "cpu",
-              "cpu_capability", "torch", "commit", "wall_seconds", "epochs_run", "weights_published",
-              *[f"final_{m}" for m in metrics]]
+              "cpu_capability", "torch", "commit", "commit_at_end", "reproducible_from_commit", "wall_seconds",
+              "epochs_run", "weights_published", *[f"final_{m}" for m in metrics]]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -176,6 +184,8 @@ def runs_csv(plan: list[Config], results: dict[str, cache.RunResult]) -> str:
         row = {"key": cfg.key(), "label": cfg.label(), **cfg.relevant(), "status": r.status if r else "missing"}
         if r:
             row |= {k: r.meta.get(k) for k in ("device", "cpu", "cpu_capability", "torch", "commit", "epochs_run")}
+            row |= {"commit_at_end": r.meta.get("commit_at_end", ""), "reproducible_from_commit":
+                    unreproducible(r.meta) is None}
             row |= {"wall_seconds": round(r.meta["wall_seconds"], 2), "weights_published": r.state is not None}
             row |= {f"final_{m}": r.history[m][-1] for m in metrics if r.history.get(m)}
         writer.writerow(["" if row.get(h) is None else row[h] for h in header])

@@ -198,6 +198,7 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
     history: dict[str, list[float]] = {k: [] for k in names + ["epoch_seconds"]}
     status, start, predictions = "ok", time.perf_counter(), None
     first, earlier_seconds = 0, 0.0
+    commit = git_commit()  # checked again at the end: a run is reproducible from one commit, or says it is not
     saved = load_checkpoint(checkpoint, cfg, device) if checkpoint is not None else None
     if saved is not None:  # everything an epoch's end leaves behind, so the next epoch computes the same bits
         model.load_state_dict(saved["model"])
@@ -208,6 +209,7 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
         shuffle.set_state(saved["shuffle"])
         history, predictions = saved["history"], saved["predictions"]
         first, earlier_seconds = saved["epoch"], saved["seconds"]
+        commit = saved.get("commit", "unknown (a checkpoint that did not record it)")
         if on_epoch:
             on_epoch(first)
     bar = tqdm(range(first, cfg.epochs), desc=cfg.label(), unit="epoch", disable=not progress, mininterval=1,
@@ -235,7 +237,7 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
         if checkpoint is not None:
             save_checkpoint(checkpoint, {
                 "key": cfg.key(), "device": device.type, "epoch": epoch + 1,
-                "seconds": earlier_seconds + time.perf_counter() - start, "history": history,
+                "seconds": earlier_seconds + time.perf_counter() - start, "history": history, "commit": commit,
                 "predictions": predictions, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "rng": torch.get_rng_state(), "shuffle": shuffle.get_state(),
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
@@ -247,7 +249,8 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
     meta = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "cpu": cpu_name(),
-        "commit": git_commit(),
+        "commit": commit,  # when the run started (or its first epoch, when resumed)
+        "commit_at_end": git_commit(),  # store.publish refuses a run whose two differ or name uncommitted changes
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
         "torch": torch.__version__,

@@ -182,8 +182,10 @@ def test_estimate_probes_at_the_profiles_sizes_and_knows_every_arm():
     assert {estimate._same_cost(c) for c in frozen.values()} == {"random-frozen"}
     finetune = make_config("quick", "classifier", encoder="pretrained-finetune")
     assert estimate._same_cost(finetune) == "scratch" and estimate.shape(finetune)[-1]
-    arm_seeds = {c.seed for c in all_configs("quick") if c.model == "classifier" and c.encoder == "scratch"}
-    assert arm_seeds == set(PROFILES["quick"].arm_seeds)  # the runs the estimate sums
+    study_seeds = {c.seed for c in all_configs("quick") if c.model == "classifier" and c.encoder == "scratch"}
+    assert study_seeds == set(PROFILES["quick"].study_seeds)  # the runs the estimate sums
+    other_seeds = {c.seed for c in all_configs("quick") if c.model == "classifier" and c.encoder == "random-frozen"}
+    assert other_seeds == set(PROFILES["quick"].arm_seeds)
 
 
 def _free_port() -> int:

@@ -198,8 +198,8 @@ def test_sbatch_scripts_of_the_two_arrays(tmp_path, fake_slurm):
     ae, clf = fake_slurm()
     a, c = sbatch_options(ae), sbatch_options(clf)
     n_ae = sum(m.model == "autoencoder" for m in missing)
-    assert (n_ae, len(missing)) == (13, 30)
-    assert a["array"] == f"0-{n_ae - 1}%5" and c["array"] == f"0-{30 - n_ae - 1}%5"
+    assert 0 < n_ae < len(missing) == len(all_configs("smoke"))  # an empty cache: every run, both arrays
+    assert a["array"] == f"0-{n_ae - 1}%5" and c["array"] == f"0-{len(missing) - n_ae - 1}%5"
     for opts in (a, c):
         assert opts["gpus-per-task"] == "1" and opts["time"] == "90" and opts["cpus-per-task"] == "4"
         assert opts["partition"] == "gpu" and opts["account"] == "abc" and opts["qos"] == "high"

@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from fmnist_lib import cache, experiments, results, store
+from fmnist_lib import train as train_module
 from fmnist_lib.config import CACHE_VERSION, FIELDS, make_config
 from fmnist_lib.models import count_parameters
+from fmnist_lib.provenance import unreproducible
 from fmnist_lib.train import WeightsNotPublished, fit
 
 from .conftest import ROOT
@@ -84,6 +86,8 @@ def tiny(tmp_path, monkeypatch, tiny_data):
     monkeypatch.setenv("FMNIST_STORE", str(pub))
     plan = tiny_plan()
     monkeypatch.setattr(store, "all_configs", lambda profile: plan)
+    commits = ["abc1234"]  # what git reports while the runs train; a test may dirty it
+    monkeypatch.setattr(train_module, "git_commit", lambda: commits[-1])
     calls = []
 
     def fake_fit(cfg, data=None, encoder_state=None, progress=True, **kw):
@@ -96,7 +100,7 @@ def tiny(tmp_path, monkeypatch, tiny_data):
         return cache.get_run(cfg, root=runs, progress=False)
 
     return type("Tiny", (), {"runs": runs, "store": pub, "plan": plan, "train": staticmethod(train),
-                             "calls": calls, "publish": staticmethod(
+                             "calls": calls, "commits": commits, "publish": staticmethod(
                                  lambda **kw: store.publish("smoke", root=runs, out=io.StringIO(), **kw))})
 
 
@@ -151,6 +155,28 @@ def test_published_runs_are_not_retrained(tiny):
     results = cache.ensure_runs(tiny.plan, workers=1, root=tiny.runs)
     assert len(tiny.calls) == n and len(results) == 4
     assert all(cache.is_cached(c, tiny.runs) for c in tiny.plan)
+
+
+@pytest.mark.parametrize("commit", ["abc1234 (with uncommitted changes)", "unknown"])
+def test_publish_refuses_a_run_no_commit_reproduces(tiny, commit, capsys):
+    tiny.train(tiny.plan[1])  # a classifier from scratch, from a clean commit
+    tiny.commits.append(commit)
+    tiny.train(tiny.plan[0])  # the autoencoder, from a dirty tree (or no checkout)
+    counts = tiny.publish()
+    assert counts["published"] == 1 and counts["refused"] == 1
+    assert (tiny.store / tiny.plan[1].key()).is_dir() and not (tiny.store / tiny.plan[0].key()).exists()
+    assert f"refused: {tiny.plan[0].label()}" in capsys.readouterr().err
+    rows = {r["key"]: r for r in csv.DictReader((tiny.store.parent / "runs.csv").open())}
+    assert rows[tiny.plan[1].key()]["reproducible_from_commit"] == "True"
+    assert rows[tiny.plan[0].key()]["status"] == "missing"
+
+
+def test_a_run_records_its_commit_at_start_and_at_end(tiny):
+    tiny.commits.append("def5678")
+    r = tiny.train(tiny.plan[1])
+    assert r.meta["commit"] == r.meta["commit_at_end"] == "def5678"
+    assert unreproducible(r.meta) is None
+    assert "moved" in unreproducible({**r.meta, "commit_at_end": "0123abc"})
 
 
 @pytest.mark.parametrize("damage", ["history", "weights", "config", "version"])
