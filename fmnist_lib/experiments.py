@@ -19,7 +19,8 @@ class Sweep:
     values: tuple
     figure: str  # the study's figure it reproduces
     fixed: tuple = ()  # (field, value) pairs set on every run of the sweep
-    small_data: bool = False  # trained on the profile's small_train_size images (the premise of figure 5's claim)
+    small_data: bool = False  # trained on the profile's small_train_size images (the premise of figure 5's claim),
+    # with the profile's study seeds: its rows compare two of its own settings (5 vs 5 seeds cannot pass Holm)
 
     @property
     def metrics(self) -> tuple[str, str, bool]:
@@ -103,7 +104,7 @@ def sweep_configs(name: str, profile: str, values=None, seeds=None, overrides=No
     for name in (sweep.param, "seed", "model"):
         if name in overrides:
             raise ConfigError(f"overrides may not set {name!r}; allowed: other config fields (use values or seeds)")
-    seeds = resolve_seeds(profile, seeds)
+    seeds = resolve_seeds(profile, seeds, study=sweep.small_data)
     settings = {**dict(sweep.fixed), **overrides}  # overrides win over the sweep's fixed settings
     if sweep.small_data:
         settings.setdefault("train_size", get_profile(profile).small_train_size)
