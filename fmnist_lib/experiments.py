@@ -152,21 +152,30 @@ def baseline_configs(profile: str, model: str = "autoencoder", seeds=None, **ove
 
 
 def training_priority(profile: str):
-    """A sort key for training a profile's missing runs, settings that need the most power first (issue 18's power
-    estimates): 0 the cheap small-data dropout sweep; 1 the baseline and the study's two arms under both heads
-    (about 10 seeds needed under the statement's head); 2 every plain-logits setting (3 seeds suffice, all new),
-    its seeds 0-2 first (their autoencoders exist); 3 the rest (seeds 3-4 of the sweeps)."""
+    """A sort key for training a profile's missing runs, the most needed first (issue 18's power estimates, and what
+    a run costs here): 0 the study's two arms under both heads (10 seeds) and the baseline autoencoders they start
+    from; 1 the plain-logits settings' first three seeds (all new, their autoencoders exist) and the small-data
+    dropout sweep's first five; 2 the plain-logits settings' other seeds and the small-data sweep's; 3 the rest
+    (seeds 3-4 of the statement's sweeps)."""
     plan = report_plan(profile)
-    rank = {}
-    for rank_, names in enumerate((["autoencoder-dropout-small"], ["baseline", "heads"],
-                                   [n for n in plan if n.endswith(LINEAR)])):
-        for name in names:
-            for cfgs in plan[name].values():
-                for c in cfgs:
-                    rank.setdefault(c.key(), rank_)
-                    if c.pretrained:
-                        rank.setdefault(c.autoencoder_config().key(), rank_)
-    return lambda c: (rank.get(c.key(), 3), c.seed >= 3)
+    rank: dict[str, int] = {}
+
+    def mark(cfgs, level, first_seeds):
+        for c in cfgs:
+            for key in (c.key(), c.autoencoder_config().key() if c.pretrained else None):
+                if key:
+                    rank[key] = min(rank.get(key, 9), level if c.seed < first_seeds else level + 1)
+
+    for cfgs in plan["heads"].values():
+        mark(cfgs, 0, 10 ** 6)
+    for name, groups in plan.items():
+        for cfgs in groups.values():
+            if name.endswith(LINEAR):
+                mark(cfgs, 1, 3)
+            elif name == "autoencoder-dropout-small":
+                mark(cfgs, 1, 5)
+    # within a rank, the classifiers that need no autoencoder first: they finish soonest
+    return lambda c: (rank.get(c.key(), 3), c.model == "autoencoder" or c.pretrained)
 
 
 def train_all(profile: str, workers: int | None = None) -> int:

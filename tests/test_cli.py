@@ -221,3 +221,17 @@ def test_make_lab_starts_says_what_is_cached_and_offers_the_fmnist_kernel():
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=60)
+
+
+def test_training_order_puts_the_study_arms_first_and_the_sweeps_late_seeds_last():
+    from fmnist_lib.experiments import LINEAR, report_plan, training_priority
+
+    plan, rank = report_plan("full"), training_priority("full")
+    scratch = plan["arms"]["scratch"][9]
+    baseline_ae = plan["heads"]["pretrained-frozen / relu head"][9].autoencoder_config()
+    batch = plan["classifier-batch_size" + LINEAR][25]
+    linear_early, linear_late = batch[0], batch[4]
+    small = plan["autoencoder-dropout-small"][0.0][0]
+    late = plan["autoencoder-activation"]["relu"][4]
+    order = [rank(c) for c in (scratch, baseline_ae, linear_early, small, linear_late, late)]
+    assert order == sorted(order) and order[0] < order[1] < order[2] <= order[3] < order[4] < order[5]
