@@ -6,7 +6,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules --warn-undefined-variables
 
-# the profiles of fmnist_lib.config.PROFILES, and below the sweeps of fmnist_lib.experiments.SWEEPS (tests/test_cli.py)
+# the profiles of fmnist_lib.config.PROFILES (tests/test_cli.py); the sweeps come from fmnist_lib.plan.SWEEPS below
 PROFILES := full quick smoke
 empty :=
 space := $(empty) $(empty)
@@ -14,7 +14,8 @@ PROFILE ?= full
 PARAMS ?=
 PARTIAL ?=
 LAB_ARGS ?=
-WORKERS ?= $(shell nproc)
+# WORKERS, RUNS_PER_GPU: empty means fmnist_lib's defaults (one process per core; 2 runs per GPU)
+WORKERS ?=
 PYTHON ?= python3
 # VENV: the environment to use; .venv is built when missing, any other (VENV=$$CONDA_PREFIX) is used as it is
 VENV ?= .venv
@@ -22,7 +23,6 @@ REPORTS ?= reports
 # an empty setting (REPORTS=) means the default, never the filesystem root
 override VENV := $(or $(strip $(VENV)),.venv)
 override REPORTS := $(or $(strip $(REPORTS)),reports)
-override WORKERS := $(or $(strip $(WORKERS)),$(shell nproc))
 ifneq ($(words $(PROFILE)) $(filter $(PROFILES),$(PROFILE)),1 $(strip $(PROFILE)))
 $(error PROFILE='$(PROFILE)' is not allowed; allowed: $(PROFILES))
 endif
@@ -36,8 +36,13 @@ LIB := $(wildcard fmnist_lib/*.py)
 STAMP_VENV := $(if $(OWN_VENV),$(VENV)/.installed,env-check)
 STAMP_KERNEL := $(if $(OWN_VENV),$(VENV)/.kernel,env-kernel)
 
-SWEEPS := autoencoder-activation autoencoder-optimizer autoencoder-n autoencoder-dropout autoencoder-dropout-small autoencoder-lr \
-          classifier-lr classifier-n classifier-batch_size
+# the sweeps of fmnist_lib.plan.SWEEPS (plan imports config only: the system's python reads it before any venv)
+# (a Makefile copied without the library has none)
+LIBDIR := $(dir $(abspath $(firstword $(MAKEFILE_LIST))))fmnist_lib
+SWEEPS := $(if $(wildcard $(LIBDIR)/plan.py),$(shell cd '$(LIBDIR)/..' && $(PYTHON) -m fmnist_lib.plan --list))
+ifeq ($(strip $(SWEEPS)),$(if $(wildcard $(LIBDIR)/plan.py),,x))
+$(error `$(PYTHON) -m fmnist_lib.plan --list` printed no sweeps (PYTHON: a Python >= 3.11))
+endif
 NOTEBOOKS := autoencoder $(addprefix sweep-,$(SWEEPS)) comparison confusion
 PAGES := $(addprefix $(OUT)/,$(addsuffix .html,$(NOTEBOOKS)))
 ifneq ($(strip $(PARAMS)),)
@@ -108,7 +113,7 @@ data: $(STAMP_VENV)
 # there are GPUs; slurm = submitit job arrays, one run per task (settings: SLURM_CONFIG, a YAML file like
 # slurm.example.yaml, then the variables below, which win); debug = the slurm code path run in this process
 EXECUTOR ?= local
-RUNS_PER_GPU ?= 2
+RUNS_PER_GPU ?=
 SLURM_CONFIG ?= $(wildcard slurm.yaml)
 PARTITION ?=
 TIME_MIN ?=
@@ -118,7 +123,7 @@ ARRAY_PARALLELISM ?=
 SLURM_ARGS ?=
 export FMNIST_RUNS_PER_GPU := $(RUNS_PER_GPU)
 launch_opt = $(if $(strip $($1)),--$2='$(strip $($1))')
-LAUNCH_OPTS = $(strip --executor '$(EXECUTOR)' --workers $(WORKERS) $(call launch_opt,SLURM_CONFIG,config) \
+LAUNCH_OPTS = $(strip --executor '$(EXECUTOR)' $(call launch_opt,SLURM_CONFIG,config) \
   $(call launch_opt,PARTITION,partition) $(call launch_opt,TIME_MIN,time-min) \
   $(call launch_opt,GPUS_PER_TASK,gpus-per-task) $(call launch_opt,CPUS_PER_TASK,cpus-per-task) \
   $(call launch_opt,ARRAY_PARALLELISM,array-parallelism) $(call launch_opt,SLURM_ARGS,slurm-args))
@@ -133,14 +138,16 @@ $(OUT)/.runs: $(LIB) | setup
 $(OUT)/%.ipynb: $$(call nb_src,$$*) $(OUT)/.runs $(LIB)
 	$(PY) -m fmnist_lib.nbrun $< $@ $(call nb_args,$*)
 
-$(OUT)/report.ipynb: notebooks/report.ipynb $(addprefix $(OUT)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-	$(PY) -m fmnist_lib.nbrun $< $@ -p profile $(PROFILE)
+# REPORT_INPUTS: what the summary notebook waits for (`make summary` empties it: the notebook alone, from the runs)
+REPORT_INPUTS ?= $(addprefix $(OUT)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
+$(OUT)/report.ipynb: notebooks/report.ipynb $(REPORT_INPUTS)
+	$(PY) -m fmnist_lib.nbrun $< $@ -p profile $(PROFILE) $(if $(strip $(PARTIAL)),-p partial True)
 
 $(OUT)/report.html: $(OUT)/report.ipynb
-	$(JUPYTER) nbconvert --to html --no-input --log-level ERROR --output-dir $(OUT) $<
+	$(PY) -m fmnist_lib.render $< $@ --no-input
 
 $(OUT)/%.html: $(OUT)/%.ipynb
-	$(JUPYTER) nbconvert --to html --log-level ERROR --output-dir $(dir $@) $<
+	$(PY) -m fmnist_lib.render $< $@
 
 $(OUT)/report.pdf: $(OUT)/report.html
 	$(PY) -m fmnist_lib.render $< $@
@@ -158,9 +165,7 @@ sweep-%:
 
 ## summary: re-run the summary notebook alone (reads the run cache and the store; trains nothing; PARTIAL=1: what is there)
 summary: setup
-	$(PY) -m fmnist_lib.nbrun notebooks/report.ipynb $(OUT)/report.ipynb -p profile $(PROFILE) $(if $(strip $(PARTIAL)),-p partial True)
-	$(JUPYTER) nbconvert --to html --no-input --log-level ERROR --output-dir $(OUT) $(OUT)/report.ipynb
-	$(PY) -m fmnist_lib.render $(OUT)/report.html $(OUT)/report.pdf
+	$(MAKE) --no-print-directory -W notebooks/report.ipynb REPORT_INPUTS= $(OUT)/report.pdf
 	@echo "summary: wrote $(OUT)/report.ipynb, $(OUT)/report.html and $(OUT)/report.pdf"
 
 ## test: the test suite: unit tests, the real data, every notebook on the smoke profile
@@ -181,7 +186,7 @@ estimate: setup
 
 ## lab: JupyterLab on the notebooks with the `fmnist` kernel; says which profiles are cached (LAB_ARGS: more options)
 lab: setup
-	@$(PY) -m fmnist_lib.experiments --status
+	@$(PY) -m fmnist_lib.launch --status
 	@echo "lab: JupyterLab on notebooks/ with the kernel \"Python (fmnist)\": open the http://...:PORT/lab?token=... URL" \
 	  "it prints below (port 8888 unless taken or set in LAB_ARGS); Ctrl-C stops it"
 	$(JUPYTER) lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
@@ -193,7 +198,7 @@ publish: $(STAMP_VENV)
 
 ## verify: retrain two published runs of PROFILE for a few epochs, compare them with the committed histories
 verify: setup
-	$(PY) -m fmnist_lib.store verify $(PROFILE)
+	$(PY) -m fmnist_lib.verify $(PROFILE)
 
 ## clean: remove PROFILE's executed notebooks and pages that git does not track (never the store, runs.csv, models.json)
 clean:

@@ -4,7 +4,7 @@ For each distinct shape of run in the profile (model, n, batch size, whether the
 timed at the profile's training size (at most 20k images) and at half of it, each with the profile's validation and
 test sizes, in WORKERS parallel single-threaded processes as `make runs` trains them. The difference gives seconds
 per training image, the rest is the per-epoch evaluation; the estimate sums epochs x (train + evaluation) over every
-run of the report (experiments.all_configs: every seed, the comparison's arm seeds, the autoencoders that pretrain
+run of the report (plan.all_configs: every seed, the comparison's arm seeds, the autoencoders that pretrain
 classifiers) and divides by WORKERS. A frozen encoder (pretrained-frozen, pretrained-frozen-eval, random-frozen)
 gets no gradients: its probe is a random-frozen classifier, which needs no autoencoder trained first.
 Usage: python benchmarks/estimate.py [PROFILE] [WORKERS]
@@ -12,14 +12,17 @@ Usage: python benchmarks/estimate.py [PROFILE] [WORKERS]
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+import torch
+
 from fmnist_lib.config import Config, ConfigError, get_profile
-from fmnist_lib.experiments import all_configs
+from fmnist_lib.launch import default_workers, estimate_seconds
+from fmnist_lib.plan import all_configs
+from fmnist_lib.train import fit
 
 
 def shape(c: Config) -> tuple:
@@ -42,25 +45,21 @@ def duration(seconds: float) -> str:
 
 
 def epoch_seconds(cfg: Config) -> float:
-    import torch
-
-    from fmnist_lib.train import fit
-
     torch.set_num_threads(1)
     return fit(cfg, progress=False).history["epoch_seconds"][0]
 
 
 def main() -> int:
     profile = sys.argv[1] if len(sys.argv) > 1 else "full"
-    workers = sys.argv[2] if len(sys.argv) > 2 else str(os.cpu_count())
+    workers = sys.argv[2] if len(sys.argv) > 2 else None
     try:
         get_profile(profile)
-        if not workers.isdigit() or int(workers) < 1:
+        if workers is not None and (not workers.isdigit() or int(workers) < 1):
             raise ConfigError(f"WORKERS={workers!r} is not allowed; allowed: an integer >= 1")
+        workers = int(workers) if workers else default_workers()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    workers = int(workers)
     cfgs = all_configs(profile)
     shapes = {shape(c): c for c in cfgs}
     small, large = probe_sizes(profile)
@@ -83,12 +82,15 @@ def main() -> int:
     print(f"{'model':12s} {'n':>4s} {'batch':>5s} {'trains encoder':>14s} {'ms/train image':>15s} {'eval s/epoch':>13s}")
     for (model, n, batch, enc), (per_image, evaluation) in per_shape.items():
         print(f"{model:12s} {n:4d} {batch:5d} {str(enc):>14s} {1000 * per_image:15.3f} {evaluation:13.2f}")
-    total = sum(c.epochs * (c.train_size * per_shape[shape(c)][0] + per_shape[shape(c)][1]) for c in cfgs)
-    by_model = {m: sum(c.epochs * (c.train_size * per_shape[shape(c)][0] + per_shape[shape(c)][1])
-                       for c in cfgs if c.model == m) for m in ("autoencoder", "classifier")}
+    def measured(c: Config) -> float:  # seconds of one epoch: training images, then the evaluation
+        return c.train_size * per_shape[shape(c)][0] + per_shape[shape(c)][1]
+
+    total = estimate_seconds(cfgs, 1, measured)
+    by_model = {m: estimate_seconds([c for c in cfgs if c.model == m], 1, measured)
+                for m in ("autoencoder", "classifier")}
     print(f"estimated training compute: {duration(total)} of one process "
           f"(autoencoders {duration(by_model['autoencoder'])}, classifiers {duration(by_model['classifier'])}); "
-          f"wall time with {workers} processes: about {duration(total / workers)}")
+          f"wall time with {workers} processes: about {duration(estimate_seconds(cfgs, workers, measured))}")
     return 0
 
 

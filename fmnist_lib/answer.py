@@ -9,49 +9,58 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
+import pandas as pd
 
-from .paths import ROOT
+from . import claims, plots, provenance
+from .cache import is_cached, load
+from .config import ConfigError, get_profile
+from .data import CLASSES, load_fashion_mnist
+from .metrics import mean_std
+from .paths import README, ROOT, published_dir
+from .plan import all_configs, report_plan
+from .results import report_groups
 
 START, END = "<!-- answer:start -->", "<!-- answer:end -->"
+FIGURES = ("arms.png", "autoencoder.png")
 
 
-def _results(profile: str):
-    from . import claims
-    from .config import get_profile
-    from .data import CLASSES, load_fashion_mnist
-    from .results import report_groups
-
+def _results(profile: str, root: Path | None = None):
     p = get_profile(profile)
-    groups = report_groups(profile, partial=True)
+    groups = report_groups(profile, partial=True, root=root)
     labels = load_fashion_mnist(p.train_size, p.eval_size).test.y.numpy()
     return groups, claims.evaluate_claims(groups, labels=labels, classes=CLASSES)
 
 
-def expected_block(profile: str) -> str:
-    """The block the README should hold now, from the published runs (figures as already drawn)."""
-    results, table = _results(profile)
-    figures = [f"reports/{profile}/figures/{name}" for name in ("arms.png", "autoencoder.png")
-               if (ROOT / "reports" / profile / "figures" / name).exists()]
-    return headline(profile, results, table, figures, published_runs(profile))
+def _link(path: Path) -> str:
+    """A path as the README links it: from the repository root."""
+    return str(path.relative_to(ROOT))
+
+
+def expected_block(profile: str, root: Path | None = None) -> str:
+    """The block the README should hold now, from the published runs (figures as already drawn); `root`: a run
+    cache to read before the store (default runs_dir())."""
+    results, table = _results(profile, root)
+    figures = [_link(published_dir(profile) / "figures" / name) for name in FIGURES
+               if (published_dir(profile) / "figures" / name).exists()]
+    return headline(profile, results, table, figures, published_runs(profile, root), root)
 
 
 def readme_block() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = README.read_text()
     return text.split(START, 1)[1].split(END, 1)[0].strip("\n")
 
 
-def headline(profile: str, results: dict, table, figures: list[str], runs: list | None = None) -> str:
+def headline(profile: str, results: dict, table, figures: list[str], runs: list | None = None,
+             root: Path | None = None) -> str:
     """The README block: how many runs are published and which machines trained them (`runs`: every published run
     of the profile; default: the runs of `results`' groups), the headline numbers, every conclusion with what was
     measured, Holm's p and its verdict, the figures, the report link."""
-    from . import claims, experiments, provenance
-    from .metrics import mean_std
-
-    plan = experiments.report_plan(profile)
-    done = sum(1 for c in experiments.all_configs(profile) if _cached(c))
-    total = len(experiments.all_configs(profile))
+    plan = report_plan(profile)
+    done = sum(1 for c in all_configs(profile) if is_cached(c, root))
+    total = len(all_configs(profile))
     lines = [f"Profile `{profile}`: {done} of {total} runs published"
              + ("." if done == total else "; experiments still training: "
                 + ", ".join(n for n in plan if n not in results) + ".")]
@@ -88,42 +97,30 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
         lines += [f"| {r.figure} | {r.claim} | {r.measured} | {_p(r['p (Holm)'])} | {r.verdict} |"
                   for _, r in table.iterrows()]
     lines += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
-    report = f"reports/{profile}/report.html"
-    if (ROOT / report).exists():
-        lines += ["", f"The full report: [{report}]({report}) ([PDF](reports/{profile}/report.pdf)), "
-                      f"every run in [reports/{profile}/runs.csv](reports/{profile}/runs.csv)."]
+    out = published_dir(profile)
+    if (out / "report.html").exists():
+        report, pdf, runs_csv = (_link(out / name) for name in ("report.html", "report.pdf", "runs.csv"))
+        lines += ["", f"The full report: [{report}]({report}) ([PDF]({pdf})), every run in [{runs_csv}]({runs_csv})."]
     return "\n".join(lines)
 
 
 def _p(value) -> str:
     """A p-value as the report prints it: two significant digits, "–" where there is none (a rule decides, or one
     seed cannot be tested)."""
-    import pandas as pd
-
     try:
         return "–" if value is None or pd.isna(value) else f"{float(value):.2g}"
     except (TypeError, ValueError):
         return str(value)
 
 
-def published_runs(profile: str) -> list:
-    """Every run of the profile's plan that the run cache or the store holds."""
-    from .cache import load
-    from .experiments import all_configs
-
-    return [load(c) for c in all_configs(profile) if _cached(c)]
-
-
-def _cached(cfg) -> bool:
-    from .cache import is_cached
-    return is_cached(cfg)
+def published_runs(profile: str, root: Path | None = None) -> list:
+    """Every run of the profile's plan that the run cache (at `root`, default runs_dir()) or the store holds."""
+    return [load(c, root) for c in all_configs(profile) if is_cached(c, root)]
 
 
 def draw_figures(profile: str, results: dict) -> list[str]:
     """PNG figures for the README: the comparison's arms, and the autoencoder's curves."""
-    from . import plots
-
-    out = ROOT / "reports" / profile / "figures"
+    out = published_dir(profile) / "figures"
     out.mkdir(parents=True, exist_ok=True)
     made = []
     if "arms" in results:
@@ -131,14 +128,14 @@ def draw_figures(profile: str, results: dict) -> list[str]:
                                                                  "(bars: mean; dots: seeds)")
         fig.savefig(out / "arms.png", dpi=90)
         plots.plt.close(fig)
-        made.append(f"reports/{profile}/figures/arms.png")
+        made.append(_link(out / "arms.png"))
     if "baseline" in results:
         fig = plots.plot_history(results["baseline"]["baseline"], ["train_loss", "val_loss", "test_loss",
                                                                    "test_loss_dropout"],
                                  title="Autoencoder MSE per epoch (mean ± std over seeds)")
         fig.savefig(out / "autoencoder.png", dpi=90)
         plots.plt.close(fig)
-        made.append(f"reports/{profile}/figures/autoencoder.png")
+        made.append(_link(out / "autoencoder.png"))
     return made
 
 
@@ -155,25 +152,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmnist_lib.answer", description=__doc__.splitlines()[0])
     parser.add_argument("profile", nargs="?", default="full")
     args = parser.parse_args(argv)
-    from .config import ConfigError, get_profile
     try:
         get_profile(args.profile)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    import os
-    import tempfile
-
     # the published runs only: a run cache of this machine must not leak into what every clone shows
-    os.environ["FMNIST_RUNS"] = tempfile.mkdtemp(prefix="fmnist-empty-runs-")
-    results, table = _results(args.profile)
-    figures = draw_figures(args.profile, results)
-    readme = ROOT / "README.md"
-    text = replace_block(readme.read_text(), headline(args.profile, results, table, figures,
-                                                      published_runs(args.profile)))
-    tmp = readme.with_suffix(".md.part")
+    with tempfile.TemporaryDirectory(prefix="fmnist-empty-runs-") as empty:
+        results, table = _results(args.profile, Path(empty))
+        figures = draw_figures(args.profile, results)
+        block = headline(args.profile, results, table, figures, published_runs(args.profile, Path(empty)),
+                         Path(empty))
+    text = replace_block(README.read_text(), block)
+    tmp = README.with_suffix(".md.part")
     tmp.write_text(text)
-    tmp.replace(readme)
+    tmp.replace(README)
     print(f"README.md: answer block rewritten from {sum(len(g) for g in results.values())} groups; figures: "
           + ", ".join(figures))
     return 0

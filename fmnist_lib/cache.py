@@ -205,34 +205,5 @@ def get_run(cfg: Config, train: bool = True, root: Path | None = None, progress:
 
 
 def is_cached(cfg: Config, root: Path | None = None) -> bool:
-    """In the run cache or in a results store (then ensure_runs does not train it)."""
+    """In the run cache or in a results store (then fmnist_lib.launch does not train it)."""
     return (entry_dir(cfg, root) / "meta.json").is_file() or stored_entry(cfg) is not None
-
-
-def default_workers() -> int:
-    """Parallel training processes: $FMNIST_WORKERS, else one per core."""
-    return int(os.environ.get("FMNIST_WORKERS", os.cpu_count() or 1))
-
-
-def plan_missing(cfgs, root: Path | None = None, priority=None) -> list[Config]:
-    """The runs of `cfgs` not in the cache, with the autoencoders their classifiers start from, in training order:
-    `priority(cfg)` (a sort key; none by default), then autoencoders, classifiers that need none, pretrained
-    classifiers, longest first (so the last runs to start are short ones)."""
-    missing = list({c.key(): c for c in cfgs if not is_cached(c, root)}.values())
-    needed = {c.autoencoder_config().key(): c.autoencoder_config() for c in missing if c.pretrained}
-    missing = [c for c in needed.values() if not is_cached(c, root)] + [c for c in missing if c.key() not in needed]
-    missing.sort(key=lambda c: (priority(c) if priority else 0, c.model != "autoencoder", c.pretrained,
-                                -c.epochs * c.train_size / c.batch_size ** 0.5))
-    return missing
-
-
-def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None, priority=None) -> list[RunResult]:
-    """All runs of `cfgs`, training the missing ones (plan_missing's order) in `workers` parallel processes, one GPU
-    each where there are GPUs, under one progress bar (fmnist_lib.launch)."""
-    cfgs = list(cfgs)
-    missing = plan_missing(cfgs, root, priority)
-    if missing:
-        from .launch import train_local  # launch imports this module
-
-        train_local(missing, workers or default_workers(), root)
-    return [get_run(c, root=root) for c in cfgs]

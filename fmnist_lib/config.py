@@ -121,8 +121,9 @@ def check_names(names) -> None:
             raise ConfigError(f"unknown config field {name!r}; allowed: {', '.join(FIELDS)}")
 
 
-# A number written as text (papermill's `-y 'values: [1e-3]'` passes '1e-3': YAML 1.1 reads it as a string).
-_NUMBER_TEXT = {int: re.compile(r"[-+]?[0-9]+"),
+# A number written as text (papermill's `-y 'values: [1e-3]'` passes '1e-3': YAML 1.1 reads it as a string); nbrun's
+# YAML reads the same texts as numbers.
+NUMBER_TEXT = {int: re.compile(r"[-+]?[0-9]+"),
                 float: re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")}
 
 
@@ -130,7 +131,7 @@ def _check_type(cfg: Config) -> None:
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         expected = {"int": int, "float": float, "str": str, "bool": bool}[f.type]
-        if expected in _NUMBER_TEXT and isinstance(value, str) and _NUMBER_TEXT[expected].fullmatch(value):
+        if expected in NUMBER_TEXT and isinstance(value, str) and NUMBER_TEXT[expected].fullmatch(value):
             value = expected(value)  # only text that is exactly a number of the field's type: '1e-3', '64'
             object.__setattr__(cfg, f.name, value)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):

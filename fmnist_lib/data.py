@@ -7,6 +7,8 @@ running as root); torchvision's download. The MD5 of every decompressed file is 
 
 from __future__ import annotations
 
+import argparse
+import functools
 import gzip
 import hashlib
 import os
@@ -58,7 +60,7 @@ def md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(root: Path | None = None) -> dict[str, str]:
+def check_files(root: Path | None = None) -> dict[str, str]:
     """Check the four files' sizes and MD5s; return {name: md5} or raise DataError naming the bad file."""
     sums = {}
     for name, (expected, size) in FILES.items():
@@ -106,7 +108,7 @@ def fetch(root: Path | None = None, log=print) -> Path:
             (dest / name).unlink(missing_ok=True)
         FashionMNIST(str(dest.parent.parent), train=True, download=True)
         FashionMNIST(str(dest.parent.parent), train=False, download=True)
-    verify(root)
+    check_files(root)
     return dest
 
 
@@ -158,30 +160,30 @@ def _split(images: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> Split:
     return Split(x, torch.from_numpy(labels[idx].astype(np.int64)))
 
 
-_LOADED: dict = {}
-
-
 def load_fashion_mnist(train_size: int | None = None, eval_size: int | None = None,
                        root: Path | None = None) -> FashionMNIST:
-    """Verified data in memory; `train_size`/`eval_size` keep the first images of each split (tiny profiles)."""
-    root = Path(root or data_root())
-    key = (str(root), train_size, eval_size)
-    if key in _LOADED:
-        return _LOADED[key]
-    sums = verify(root)
+    """Verified data in memory; `train_size`/`eval_size` keep the first images of each split (tiny profiles). Loaded
+    once per process for each (folder, sizes): `load_fashion_mnist.cache_clear()` forgets them."""
+    return _load(Path(root or data_root()), train_size, eval_size)
+
+
+@functools.lru_cache(maxsize=4)  # a few (folder, sizes) at most: the report's profile and the smoke one in tests
+def _load(root: Path, train_size: int | None, eval_size: int | None) -> FashionMNIST:
+    sums = check_files(root)
     raw = raw_dir(root)
     images, labels = read_idx(raw / "train-images-idx3-ubyte"), read_idx(raw / "train-labels-idx1-ubyte")
     train_idx, val_idx = stratified_split(labels, VAL_PER_CLASS)
     test_idx = np.arange(10_000)
-    data = FashionMNIST(
+    return FashionMNIST(
         train=_split(images, labels, train_idx[:train_size]),
         val=_split(images, labels, val_idx[:eval_size]),
         test=_split(read_idx(raw / "t10k-images-idx3-ubyte"), read_idx(raw / "t10k-labels-idx1-ubyte"),
                     test_idx[:eval_size]),
         md5=sums,
     )
-    _LOADED[key] = data
-    return data
+
+
+load_fashion_mnist.cache_clear = _load.cache_clear
 
 
 def examples_per_class(split: Split, k: int = 1) -> Split:
@@ -192,8 +194,6 @@ def examples_per_class(split: Split, k: int = 1) -> Split:
 
 def main(argv=None) -> int:
     """`python -m fmnist_lib.data [fetch|verify]`: obtain or check the data, one line on error."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m fmnist_lib.data", description="Obtain or check Fashion-MNIST.")
     parser.add_argument("command", nargs="?", default="fetch", choices=("fetch", "verify"),
                         help="fetch: find, decompress or download, then verify (default); verify: check only")
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
         if args.command == "fetch":
             print(f"Fashion-MNIST verified in {fetch()}")
         else:
-            verify()
+            check_files()
             print(f"Fashion-MNIST verified in {raw_dir()}")
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)

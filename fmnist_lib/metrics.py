@@ -19,12 +19,17 @@ def per_class_accuracy(y_true, y_pred, n_classes: int = 10) -> np.ndarray:
     return np.diag(confusion(y_true, y_pred, normalize=True, n_classes=n_classes))
 
 
-def most_confused(cm: np.ndarray, classes, k: int = 5) -> list[tuple[str, str, float]]:
-    """The k largest off-diagonal entries of a row-normalized matrix: (true, predicted, fraction)."""
+def top_confused(cm: np.ndarray, k: int = 5) -> list[tuple[int, int, float]]:
+    """The k largest off-diagonal entries of a row-normalized matrix: (true class, predicted class, fraction)."""
     off = cm.copy()
     np.fill_diagonal(off, -1)
     order = np.argsort(off, axis=None)[::-1][:k]
-    return [(classes[i], classes[j], float(cm[i, j])) for i, j in zip(*np.unravel_index(order, cm.shape))]
+    return [(int(i), int(j), float(cm[i, j])) for i, j in zip(*np.unravel_index(order, cm.shape))]
+
+
+def most_confused(cm: np.ndarray, classes, k: int = 5) -> list[tuple[str, str, float]]:
+    """top_confused with the classes' names: (true, predicted, fraction)."""
+    return [(classes[i], classes[j], f) for i, j, f in top_confused(cm, k)]
 
 
 def welch(a, b) -> float:
@@ -44,21 +49,6 @@ def mean_std(values) -> str:
     if np.isnan(v).any():
         return "diverged"
     return f"{v.mean():.4f}" if len(v) < 2 else f"{v.mean():.4f} ± {v.std(ddof=1):.4f}"
-
-
-def welch_ci(a, b, level: float = 0.95) -> tuple[float, float]:
-    """Confidence interval of mean(a) - mean(b) with Welch's degrees of freedom; NaNs with fewer than 2 each."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2 or np.isnan(a).any() or np.isnan(b).any():
-        return float("nan"), float("nan")
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff = a.mean() - b.mean()
-    se = np.sqrt(va + vb)
-    if se == 0:
-        return float(diff), float(diff)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = stats.t.ppf(0.5 + level / 2, df) * se
-    return float(diff - half), float(diff + half)
 
 
 def trend(x, y, level: float = 0.95) -> dict:

@@ -22,7 +22,16 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+import papermill as pm
 import yaml
+from jupyter_client.manager import AsyncKernelManager
+from papermill.exceptions import PapermillExecutionError
+
+from .config import NUMBER_TEXT, PROFILES, ConfigError
+from .paths import runs_dir
+from .plan import SWEEPS
+from .render import write_html
 
 KERNEL = "fmnist"
 # What to say when the user's arguments set a parameter that make fixes.
@@ -37,14 +46,13 @@ class UsageError(ValueError):
 
 
 class Loader(yaml.SafeLoader):
-    """YAML as people write numbers: 1e-3 and 1E3 are floats (YAML 1.2's core schema; PyYAML follows YAML 1.1,
-    whose floats need a dot and a signed exponent, and reads `1e-3` as the string '1e-3')."""
+    """YAML as people write numbers: 1e-3 and 1E3 are floats (PyYAML follows YAML 1.1, whose floats need a dot and
+    a signed exponent, and reads `1e-3` as the string '1e-3'); config.NUMBER_TEXT says what a number is."""
 
 
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
+# after YAML's own resolvers, so an integer stays an int
+Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(rf"^(?:{NUMBER_TEXT[float].pattern})$"),
+                             list("-+0123456789."))
 
 
 def load_yaml(text: str):
@@ -113,28 +121,17 @@ def parse_args(args: list[str]) -> Job:
 
 def check_fixed(job: Job) -> None:
     """Refuse a user's (--custom) parameter that make already set, saying how to set it instead."""
-    from .config import PROFILES
-
     for name, value in job.custom.items():
         if name in job.fixed:
-            sweeps = ""
-            if name == "sweep":
-                from .experiments import SWEEPS  # imports torch: only here
-
-                sweeps = ", ".join(SWEEPS)
             hint = FIXED_BY_MAKE.get(name, "make sets it").format(
                 target=Path(job.output).stem,
                 example=value if isinstance(value, str) and value in PROFILES else "quick",
-                profiles=", ".join(PROFILES), sweeps=sweeps)
+                profiles=", ".join(PROFILES), sweeps=", ".join(SWEEPS))
             raise UsageError(f"{name}={value!r} is not allowed in PARAMS; {hint}")
 
 
 def check_parameters(notebook: str, params: dict) -> None:
     """Raise UsageError naming the first parameter the notebook does not declare, or an unknown profile."""
-    import papermill as pm
-
-    from .config import PROFILES
-
     declared = list(pm.inspect_notebook(notebook))
     for name in params:
         if name not in declared:
@@ -150,8 +147,6 @@ def check_injected(history: list[str]) -> None:
     notebook's own parameters cell; papermill itself only warns on such a name. With no injected cell
     (interactive use) this does nothing.
     """
-    from .config import ConfigError
-
     cells = [c for c in history if c.strip()]
     for before, cell in zip(cells, cells[1:]):
         if cell.startswith("# Parameters\n"):
@@ -182,11 +177,8 @@ def custom_name(stem: str, params: dict, limit: int = 120) -> str:
     return name
 
 
-_KERNELS = []  # the kernel managers this process started, so Ctrl-C can stop them
-
-
-def _kernel_manager_class():
-    from jupyter_client.manager import AsyncKernelManager
+def _kernel_manager_class(kernels: list):
+    """A kernel manager class that appends each kernel it starts to `kernels`, so that Ctrl-C can stop them."""
 
     class IPCKernelManager(AsyncKernelManager):
         """The kernel over IPC sockets in a private folder: no TCP port (so no "running over TCP without
@@ -197,16 +189,16 @@ def _kernel_manager_class():
             self.folder = tempfile.mkdtemp(prefix="fmnist-kernel-")
             self.transport, self.ip = "ipc", os.path.join(self.folder, "ipc")
             self.connection_file = os.path.join(self.folder, "kernel.json")
-            _KERNELS.append(self)
+            kernels.append(self)
 
     return IPCKernelManager
 
 
-def _stop_kernels() -> None:
-    """Kill the process group of every kernel started here: the kernel and the training processes it started
+def _stop_kernels(kernels: list) -> None:
+    """Kill the process group of every kernel in `kernels`: the kernel and the training processes it started
     (the kernel runs in its own session, so the terminal's Ctrl-C reaches neither). A run killed mid-way leaves
     nothing in the cache (entries are written aside and renamed)."""
-    for km in _KERNELS:
+    for km in kernels:
         pgid = getattr(km.provisioner, "pgid", None)
         if pgid:
             try:
@@ -215,22 +207,22 @@ def _stop_kernels() -> None:
                 pass
 
 
-def _on_interrupt(signum, frame):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean-up
-    _stop_kernels()
-    raise KeyboardInterrupt
-
-
 def run(notebook: str, output: str, params: dict, html: bool = False) -> None:
-    import papermill as pm
-
+    """Execute `notebook` into `output` (written beside it and renamed into place), and its page with `html`."""
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part.ipynb")
-    previous = signal.signal(signal.SIGINT, _on_interrupt)
+    kernels = []  # the kernel managers this run started
+
+    def on_interrupt(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean-up
+        _stop_kernels(kernels)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         pm.execute_notebook(notebook, str(tmp), parameters=params, kernel_name=KERNEL,
-                            kernel_manager_class=_kernel_manager_class(),
+                            kernel_manager_class=_kernel_manager_class(kernels),
                             cwd=str(Path(notebook).resolve().parent), progress_bar=True)
         name_injected_cell(tmp)
         if html:
@@ -238,7 +230,7 @@ def run(notebook: str, output: str, params: dict, html: bool = False) -> None:
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
-        for km in _KERNELS:
+        for km in kernels:
             shutil.rmtree(km.folder, ignore_errors=True)
         signal.signal(signal.SIGINT, previous)
 
@@ -246,8 +238,6 @@ def run(notebook: str, output: str, params: dict, html: bool = False) -> None:
 def name_injected_cell(path: Path) -> None:
     """papermill gives the cell it injects a random id; name it after its tag instead, so the same notebook with the
     same parameters gives the same executed notebook and page."""
-    import nbformat
-
     nb = nbformat.read(path, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     for cell in injected:
@@ -256,30 +246,7 @@ def name_injected_cell(path: Path) -> None:
         nbformat.write(nb, path)
 
 
-def write_html(notebook: Path, page: Path) -> None:
-    """Render `notebook` as `page` (what `jupyter nbconvert --to html` writes), atomically."""
-    import logging
-
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    quiet = logging.getLogger("fmnist_lib.nbrun.html")
-    quiet.setLevel(logging.ERROR)  # as nbconvert's --log-level ERROR
-    body, _ = HTMLExporter(log=quiet).from_notebook_node(
-        nbformat.read(notebook, as_version=4), resources={"metadata": {"name": page.stem, "path": str(page.parent)}})
-    tmp = page.with_name(f".{page.name}.{os.getpid()}.part")
-    try:
-        tmp.write_text(body, encoding="utf-8")
-        tmp.replace(page)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def main(argv=None) -> int:
-    from papermill.exceptions import PapermillExecutionError
-
-    from .paths import runs_dir
-
     notebook = output = "?"
     try:
         job = parse_args(list(sys.argv[1:] if argv is None else argv))

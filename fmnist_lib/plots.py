@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
 from .results import Group  # noqa: E402
-from .labels import metric_label, param_label  # noqa: E402
+from .words import metric_label, param_label  # noqa: E402
 
 
 STYLES = ("-", "--", "-.", ":")
@@ -83,38 +83,6 @@ def plot_sweep_curves(groups: dict[object, Group], param: str, metrics=("train_l
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_final(groups: dict[object, Group], param: str, metrics=("val_loss", "test_loss"),
-               title: str = "") -> plt.Figure:
-    """Final value of each metric against the swept value, mean with ±1 std error bars over seeds."""
-    labels = list(groups)
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels)
-    x = np.array(labels, dtype=float) if numeric else np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    model = next(iter(groups.values())).runs[0].config.model
-    for m in metrics:
-        finals = [g.final(m) for g in groups.values()]
-        mean = np.array([f.mean() for f in finals])
-        std = np.array([f.std(ddof=1) if len(f) > 1 else 0.0 for f in finals])
-        ax.errorbar(x, mean, yerr=std, marker="o", capsize=4, label=metric_label(m, model),
-                    linestyle="-" if numeric else "none")
-    for xi, g in zip(x, groups.values()):
-        if g.diverged:
-            ax.axvline(xi, color="red", alpha=0.3, linestyle="--")
-            ax.annotate("diverged", (xi, 0.5), xycoords=("data", "axes fraction"), rotation=90, color="red")
-    if numeric and param in ("lr",):
-        ax.set_xscale("log")
-    elif numeric and param in ("n", "batch_size"):
-        ax.set_xscale("log", base=2)
-    if not numeric:
-        ax.set_xticks(x, [str(v) for v in labels])
-    ax.set(xlabel=param_label(param), ylabel=metric_label(metrics[0], model),
-           title=title or f"final {metric_label(metrics[0], model)} against {param_label(param)}")
-    ax.legend()
-    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

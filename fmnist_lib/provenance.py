@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .data import SPLIT_SEED, verify
+from .data import SPLIT_SEED, check_files
 from .paths import ROOT
 
 PACKAGES = ("fmnist_lib", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "seaborn",
@@ -48,6 +48,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine(device: torch.device, threads: int) -> dict:
+    """The kind of machine a run trains on: device, CPU model, the instruction set torch uses, torch's version, and
+    the torch threads of a CPU run (None on a GPU)."""
+    return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "cpu": cpu_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "threads": threads if device.type == "cpu" else None}
+
+
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -64,7 +72,7 @@ def environment() -> dict:
         "rendered on (CPU)": f"{cpu_name()}, {torch.get_num_threads()} torch threads available",
         "rendered on (CUDA)": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available",
         "data split seed": SPLIT_SEED,
-        **{f"MD5 {k}": v for k, v in verify().items()},
+        **{f"MD5 {k}": v for k, v in check_files().items()},
     }
 
 

@@ -1,10 +1,17 @@
-"""Render the report's HTML to PDF with WeasyPrint (no LaTeX, no browser): `python -m fmnist_lib.render IN OUT`."""
+"""Render an executed notebook as an HTML page (nbconvert's exporter), and an HTML page as a PDF with WeasyPrint (no
+LaTeX, no browser): `python -m fmnist_lib.render IN.ipynb OUT.html [--no-input]`, `python -m fmnist_lib.render
+IN.html OUT.pdf`. Each writes beside its output and renames it into place."""
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
 
 PRINT_CSS = """
 @page { size: A4; margin: 14mm 12mm; @bottom-right { content: counter(page) " / " counter(pages); font-size: 8pt; } }
@@ -25,8 +32,24 @@ h1, h2, h3 { page-break-after: avoid; }
 """
 
 
+def write_html(notebook: Path, page: Path, no_input: bool = False) -> None:
+    """Render `notebook` as `page` (what `jupyter nbconvert --to html [--no-input]` writes), atomically."""
+    quiet = logging.getLogger("fmnist_lib.render.html")
+    quiet.setLevel(logging.ERROR)  # as nbconvert's --log-level ERROR
+    exporter = HTMLExporter(log=quiet, exclude_input=no_input, exclude_input_prompt=no_input,
+                            exclude_output_prompt=no_input)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
+                                          resources={"metadata": {"name": page.stem, "path": str(page.parent)}})
+    tmp = page.with_name(f".{page.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(body, encoding="utf-8")
+        tmp.replace(page)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def html_to_pdf(html: Path, pdf: Path) -> None:
-    from weasyprint import CSS, HTML
+    from weasyprint import CSS, HTML  # heavy at start-up (Pango): only where a PDF is made
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
@@ -39,15 +62,20 @@ def html_to_pdf(html: Path, pdf: Path) -> None:
 
 
 def main(argv=None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m fmnist_lib.render", description=__doc__.splitlines()[0])
-    parser.add_argument("html", type=Path, help="the report's HTML (must exist)")
-    parser.add_argument("pdf", type=Path, help="the PDF to write (written beside it, then renamed into place)")
+    parser.add_argument("source", type=Path, help="an executed notebook (.ipynb) or the report's page (.html)")
+    parser.add_argument("target", type=Path, help="the page (.html) or the PDF (.pdf) to write")
+    parser.add_argument("--no-input", action="store_true", help="notebook to page: leave out the code cells")
     args = parser.parse_args(argv)
-    if not args.html.is_file():
-        parser.error(f"{args.html} does not exist; render the HTML first (make summary)")
-    html_to_pdf(args.html, args.pdf)
+    kinds = (args.source.suffix, args.target.suffix)
+    if kinds not in ((".ipynb", ".html"), (".html", ".pdf")):
+        parser.error(f"{args.source} -> {args.target} is not allowed; allowed: IN.ipynb OUT.html or IN.html OUT.pdf")
+    if not args.source.is_file():
+        parser.error(f"{args.source} does not exist; render it first (make summary)")
+    if kinds == (".ipynb", ".html"):
+        write_html(args.source, args.target, args.no_input)
+    else:
+        html_to_pdf(args.source, args.target)
     return 0
 
 

@@ -1,34 +1,43 @@
-"""Building blocks of the summary report: each returns what a notebook cell displays (figures, sentences, tables)."""
+"""Building blocks of the summary report: each returns or shows what a notebook cell displays (figures, sentences,
+tables)."""
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 
 import pandas as pd
+from IPython.display import Markdown, display
 
 from . import narrate, plots
-from .experiments import SWEEPS
-
-
-_TABLES = itertools.count(1)
+from .plan import get_sweep
 
 
 def styled(df: pd.DataFrame, **formats):
     """A table for the report: no index column, text and headers left-aligned, `formats` per column, '–' for NaN.
-    Tables are numbered in the order a notebook draws them (pandas would give each a random id), so the same runs
-    render the same HTML and a re-rendered report diffs only where its numbers do."""
-    return (df.style.set_uuid(f"table{next(_TABLES)}").hide(axis="index").format(formats, na_rep="–")
+    The table's id is a hash of its content and formats (pandas would give each a random id), so the same runs
+    render the same HTML whatever was drawn before, and a re-rendered report diffs only where its numbers do."""
+    content = df.to_json(orient="split", default_handler=str) + repr(sorted(formats.items()))
+    uuid = "table-" + hashlib.sha256(content.encode()).hexdigest()[:12]
+    return (df.style.set_uuid(uuid).hide(axis="index").format(formats, na_rep="–")
             .set_properties(**{"text-align": "left"})
             .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
 
 
-def sweep_figure(results: dict, name: str):
-    """(figure, sentence) of one of the study's sweep figures as the study drew it; (None, note) when its runs are
-    missing."""
-    spec = SWEEPS[name]
-    if name not in results:
+def show(fig, text: str = "") -> None:
+    """Display a figure in the notebook, then `text` (markdown) under it; the figure is closed, so it is drawn once."""
+    if fig is not None:
+        display(fig)
+        plots.plt.close(fig)
+    if text:
+        display(Markdown(text))
+
+
+def sweep_figure(name: str, groups: dict | None):
+    """(figure, sentence) of the sweep `name` as the study drew its figure, from the sweep's groups; (None, note)
+    when its runs are missing (groups None)."""
+    spec = get_sweep(name)
+    if groups is None:
         return None, f"*Figure {spec.figure} ({name}) left out: runs missing.*"
-    groups = results[name]
     metrics = ["val_loss", "val_acc"] if spec.model == "classifier" else ["val_loss"]
     title = f"Figure {spec.figure}. {spec.model.capitalize()}: {plots.param_label(spec.param)}"
     fig = plots.plot_study_figure(groups, spec.param, metrics, spec.model, title=title,

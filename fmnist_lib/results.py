@@ -1,17 +1,22 @@
 """The results: the runs of each configuration over seeds (Group), collected from the run cache and the published
-store (training what is missing when allowed), and what is read off them: summary tables, the best value, test
-predictions and confusion matrices. The plan of what runs the report needs is fmnist_lib.experiments."""
+store (fmnist_lib.launch trains what is missing, when allowed), and what is read off them: summary tables, the best
+value, test predictions and confusion matrices. The plan of what runs the report needs is fmnist_lib.plan."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .cache import MissingRun, ensure_runs, get_run
-from .config import Config, get_profile
-from .experiments import Sweep, all_configs, report_plan
-from .train import RunResult
+from .cache import MissingRun, get_run, is_cached
+from .config import PROFILES, Config, get_profile
+from .data import load_fashion_mnist
+from .launch import ensure_runs, plan_text
+from .metrics import confusion, mean_std, most_confused
+from .plan import Sweep, all_configs, report_plan, with_autoencoders
+from .train import RunResult, predict
 
 
 def describe_sweep(groups: dict, spec: Sweep) -> str:
@@ -24,6 +29,12 @@ def describe_sweep(groups: dict, spec: Sweep) -> str:
              if k in ("n", "lr", "dropout", "batch_size", "optimizer", "epochs", "train_size") and k != spec.param}
     return what + "; other settings: " + ", ".join(f"{k}={v}" for k, v in shown.items()) + \
         f"; seeds {[r.config.seed for r in next(iter(groups.values())).runs]}."
+
+
+def final_value(run: RunResult, metric: str) -> float:
+    """The last epoch's value of `metric` in one run; NaN if the run diverged or has no such value."""
+    h = run.history.get(metric) or []
+    return np.nan if run.diverged or not h else float(h[-1])
 
 
 class Group:
@@ -45,54 +56,15 @@ class Group:
 
     def final(self, metric: str) -> np.ndarray:
         """The last epoch's value per seed; NaN for a seed that diverged."""
-        return np.array([np.nan if r.diverged or not r.history[metric] else r.history[metric][-1]
-                         for r in self.runs])
+        return np.array([final_value(r, metric) for r in self.runs])
 
     @property
     def seconds(self) -> float:
         return sum(r.meta["wall_seconds"] for r in self.runs)
 
 
-# Seconds per training image per epoch, by kind of run, when no finished run of that kind is there to measure
-# (measured on this project's 2-core machine: one process per core, evaluation included).
-FALLBACK_SECONDS_PER_IMAGE = {"autoencoder": 3.0e-4, "classifier": 1.4e-4, "frozen": 0.9e-4}
-
-
-def _kind(cfg: Config) -> str:
-    return "frozen" if cfg.frozen else cfg.model
-
-
-def estimate_seconds(cfgs, workers: int | None = None) -> float:
-    """Wall time to train `cfgs` with `workers` processes, from the epoch times of finished runs of each kind in
-    the run cache (else FALLBACK_SECONDS_PER_IMAGE)."""
-    from .cache import default_workers, is_cached, load
-
-    rates = {}
-    for c in cfgs:
-        kind = _kind(c)
-        if kind not in rates and is_cached(c):
-            r = load(c)
-            seconds = sum(r.history.get("epoch_seconds", []))
-            if seconds:
-                rates[kind] = seconds / (len(r.history["epoch_seconds"]) * c.train_size)
-    total = sum(c.epochs * c.train_size * rates.get(_kind(c), FALLBACK_SECONDS_PER_IMAGE[_kind(c)]) for c in cfgs)
-    return total / max(1, min(workers or default_workers(), len(cfgs) or 1))
-
-
-def plan_text(missing: list[Config], workers: int | None = None) -> str:
-    """What is about to be trained: how many runs, which, and the estimated wall time."""
-    minutes = estimate_seconds(missing, workers) / 60
-    names = "; ".join(c.label() for c in missing[:6]) + ("; …" if len(missing) > 6 else "")
-    return (f"training {len(missing)} run(s) not in the cache, about {minutes:.0f} min here "
-            f"({minutes / 60:.1f} h)" if minutes >= 90 else
-            f"training {len(missing)} run(s) not in the cache, about {max(minutes, 0.1):.1f} min here") + f": {names}"
-
-
 def complete_profiles() -> list[str]:
     """The profiles whose every run is in the run cache or the published store, largest first."""
-    from .cache import is_cached
-    from .config import PROFILES
-
     return [name for name in PROFILES if all(is_cached(c) for c in all_configs(name))]
 
 
@@ -123,16 +95,10 @@ def collect(groups: dict, train: bool = True, workers: int | None = None) -> dic
     return {label: Group(label, [get_run(c, train=False) for c in cs]) for label, cs in groups.items()}
 
 
-def missing_runs(groups: dict) -> list[Config]:
+def missing_runs(groups: dict, root: Path | None = None) -> list[Config]:
     """The configs of `groups`, and the autoencoders their pretrained classifiers start from, that are neither in
-    the run cache nor in the published store (checked without loading anything)."""
-    from .cache import is_cached
-
-    cfgs = {c.key(): c for cs in groups.values() for c in cs}
-    for c in list(cfgs.values()):
-        if c.pretrained:
-            cfgs.setdefault(c.autoencoder_config().key(), c.autoencoder_config())
-    return [c for c in cfgs.values() if not is_cached(c)]
+    the run cache (at `root`, default runs_dir()) nor in the published store (checked without loading anything)."""
+    return [c for c in with_autoencoders(c for cs in groups.values() for c in cs) if not is_cached(c, root)]
 
 
 def summary_table(groups: dict[object, Group], metrics: list[str]) -> pd.DataFrame:
@@ -157,12 +123,12 @@ def best_value(groups: dict[object, Group], metric: str, higher_is_better: bool 
     return pick(scores, key=scores.get)
 
 
-def report_groups(profile: str, partial: bool = False) -> dict[str, dict[object, Group]]:
-    """Every result the summary report shows, from the run cache and the published store only, each run loaded
-    once. A missing run raises MissingRun naming them all, unless `partial`: then the experiments with a missing run
-    are left out (report_plan(profile) lists them all)."""
+def report_groups(profile: str, partial: bool = False, root: Path | None = None) -> dict[str, dict[object, Group]]:
+    """Every result the summary report shows, from the run cache (at `root`, default runs_dir()) and the published
+    store only, each run loaded once. A missing run raises MissingRun naming them all, unless `partial`: then the
+    experiments with a missing run are left out (report_plan(profile) lists them all)."""
     plan = report_plan(profile)
-    missing = {c.key(): c for groups in plan.values() for c in missing_runs(groups)}
+    missing = {c.key(): c for groups in plan.values() for c in missing_runs(groups, root)}
     if missing and not partial:
         raise MissingRun(f"{len(missing)} run(s) of profile {profile!r} are not in the cache "
                          f"(run `make report PROFILE={profile}`): "
@@ -171,19 +137,16 @@ def report_groups(profile: str, partial: bool = False) -> dict[str, dict[object,
 
     def load_once(c: Config) -> RunResult:
         if c.key() not in loaded:
-            loaded[c.key()] = get_run(c, train=False)
+            loaded[c.key()] = get_run(c, train=False, root=root)
         return loaded[c.key()]
 
     return {name: {label: Group(label, [load_once(c) for c in cfgs]) for label, cfgs in groups.items()}
-            for name, groups in plan.items() if not missing_runs(groups)}
+            for name, groups in plan.items() if not missing_runs(groups, root)}
 
 
 def predictions(group: Group):
     """(true labels, predicted labels) on the test split, concatenated over the group's seeds: the predictions each
     run recorded at its last epoch (stored beside its history), computed from its weights only where absent."""
-    from .data import load_fashion_mnist
-    from .train import predict
-
     y_true, y_pred = [], []
     for r in group.runs:
         test = load_fashion_mnist(r.config.train_size, r.config.eval_size).test
@@ -194,10 +157,22 @@ def predictions(group: Group):
 
 def confusions(groups: dict[object, Group], classes) -> tuple[dict, dict]:
     """Row-normalized test confusion matrix (counts summed over seeds) and most confused pairs, per group."""
-    from .metrics import confusion, most_confused
-
     cms, pairs = {}, {}
     for name, group in groups.items():
         cms[name] = confusion(*predictions(group))
         pairs[name] = most_confused(cms[name], classes)
     return cms, pairs
+
+
+def unpredicted_table(groups: dict[object, Group]) -> pd.DataFrame:
+    """Per arm: how many of the 10 classes each seed never predicts on the test split at its last epoch (the
+    statement's ReLU · Dropout head can silence a class's logit for good), and the test accuracy."""
+    rows = []
+    for name, g in groups.items():
+        counts = [int(r.history["test_unpredicted"][-1]) if r.history.get("test_unpredicted") else np.nan
+                  for r in g.runs]
+        rows.append({"arm": name, "head": g.runs[0].config.head, "seeds": len(g.runs),
+                     "classes never predicted, per seed": ", ".join(str(c) for c in counts),
+                     "seeds with a silent class": sum(c > 0 for c in counts),
+                     "test accuracy": mean_std(g.final("test_acc"))})
+    return pd.DataFrame(rows)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +12,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .data import FashionMNIST, Split, load_fashion_mnist
 from .models import build_model, count_parameters
-from .provenance import cpu_name, git_commit
+from .provenance import git_commit, machine
 
 # Images per evaluation batch. On this project's 2-core CPU, 500 evaluated ~1.7x faster than 2000 (activations that
 # stay in cache); a GPU wants large batches.
@@ -140,44 +139,32 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, criterion: nn.Modu
     return total.item() / len(train)
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write an epoch checkpoint atomically: a file beside it, flushed to disk, renamed over the old one."""
-    part = path.with_name(path.name + ".part")
-    with open(part, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(part, path)
+@dataclass
+class Training:
+    """One run in training: the model, its optimizer, the data on the device, and what an epoch's end leaves behind
+    (history, RNG of the shuffle, epochs done), which a checkpoint saves."""
+
+    cfg: Config
+    device: torch.device
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    criterion: nn.Module
+    shuffle: torch.Generator
+    train: Split
+    train_probe: Split
+    val: Split
+    test: Split
+    history: dict[str, list[float]]
+    predictions: torch.Tensor | None = None  # classifier: the last epoch's test predictions
+    epoch: int = 0  # epochs done
+    seconds: float = 0.0  # wall time of the epochs done before a resume
+    # the commit the run started from (its first epoch's, when resumed): checked again at the end, so a run is
+    # reproducible from one commit, or says it is not
+    commit: str = ""
 
 
-def load_checkpoint(path: Path, cfg: Config, device: torch.device) -> dict | None:
-    """The epoch checkpoint of `cfg` at `path`, or None (absent, unreadable, another run's or another device's:
-    reported, and the run starts from epoch 0)."""
-    if not path.is_file():
-        return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        problem = ("it belongs to another run" if saved["key"] != cfg.key() else
-                   f"it was written on {saved['device']}, this run is on {device.type}"
-                   if saved["device"] != device.type else
-                   "its epoch is out of range" if not 0 < saved["epoch"] <= cfg.epochs else None)
-    except Exception as exc:  # a checkpoint is a convenience: any fault means starting over, never a failed run
-        problem = f"{type(exc).__name__}: {exc}"
-    if problem is None:
-        return saved
-    print(f"warning: ignoring checkpoint {path} ({problem}); {cfg.label()} starts from epoch 0", file=sys.stderr)
-    return None
-
-
-def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | None = None,
-        device: torch.device | None = None, progress: bool = True, checkpoint: Path | None = None,
-        on_epoch=None) -> RunResult:
-    """Train one run from its config; a non-finite training loss stops it early, marked diverged.
-
-    With `checkpoint` (a file path), the state after each epoch (model, optimizer, RNG states, history) is written
-    there, and a run that finds one resumes after its last epoch: on CPU, bit for bit the run it continues.
-    `on_epoch(epochs_done)` is called after each epoch, and once on resuming."""
-    device = device or pick_device()
+def setup(cfg: Config, data: FashionMNIST | None, encoder_state: dict | None, device: torch.device) -> Training:
+    """Data on the device, the seeded model and its optimizer, an empty history: a run before its first epoch."""
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
     data = data or load_fashion_mnist(cfg.train_size, cfg.eval_size)
@@ -192,75 +179,103 @@ def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | Non
     # the training loss in eval mode, on a fixed part of the training split as large as the validation split: the
     # generalization gap is val_loss - train_eval_loss (train_loss is the running mean with dropout on)
     train_probe = Split(train.x[:len(val)], train.y[:len(val)])
-    clf = cfg.model == "classifier"
     names = ["train_loss", "train_eval_loss", "val_loss", "test_loss"] + (
-        ["train_eval_acc", "val_acc", "test_acc", "test_unpredicted"] if clf else ["test_loss_dropout"])
-    history: dict[str, list[float]] = {k: [] for k in names + ["epoch_seconds"]}
-    status, start, predictions = "ok", time.perf_counter(), None
-    first, earlier_seconds = 0, 0.0
-    commit = git_commit()  # checked again at the end: a run is reproducible from one commit, or says it is not
-    saved = load_checkpoint(checkpoint, cfg, device) if checkpoint is not None else None
-    if saved is not None:  # everything an epoch's end leaves behind, so the next epoch computes the same bits
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["rng"])
-        if device.type == "cuda":
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
-        shuffle.set_state(saved["shuffle"])
-        history, predictions = saved["history"], saved["predictions"]
-        first, earlier_seconds = saved["epoch"], saved["seconds"]
-        commit = saved.get("commit", "unknown (a checkpoint that did not record it)")
-        if on_epoch:
-            on_epoch(first)
+        ["train_eval_acc", "val_acc", "test_acc", "test_unpredicted"] if cfg.model == "classifier"
+        else ["test_loss_dropout"])
+    history = {k: [] for k in names + ["epoch_seconds"]}
+    return Training(cfg, device, model, opt, criterion, shuffle, train, train_probe, val, test, history,
+                    commit=git_commit())
+
+
+def resume(t: Training, checkpoint: Path) -> bool:
+    """Restore everything an epoch's end left in `checkpoint`, so the next epoch computes the same bits; False
+    (starting from epoch 0) when there is no usable checkpoint."""
+    saved = load_checkpoint(checkpoint, t.cfg, t.device)
+    if saved is None:
+        return False
+    t.model.load_state_dict(saved["model"])
+    t.opt.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["rng"])
+    if t.device.type == "cuda":
+        torch.cuda.set_rng_state(saved["cuda_rng"], t.device)
+    t.shuffle.set_state(saved["shuffle"])
+    t.history, t.predictions = saved["history"], saved["predictions"]
+    t.epoch, t.seconds = saved["epoch"], saved["seconds"]
+    t.commit = saved.get("commit", "unknown (a checkpoint that did not record it)")
+    return True
+
+
+def run_epoch(t: Training) -> dict | None:
+    """Train one epoch and measure it (eval mode; the test predictions at the last epoch); the history's row, or
+    None when the training loss is not finite (diverged)."""
+    cfg = t.cfg
+    train_loss = train_epoch(t.model, t.opt, t.criterion, t.train, cfg, t.shuffle)
+    if not math.isfinite(train_loss):
+        return None
+    last = t.epoch == cfg.epochs - 1
+    tr, v, te = evaluate(t.model, t.train_probe, cfg), evaluate(t.model, t.val, cfg), \
+        evaluate(t.model, t.test, cfg, predictions=last)
+    row = {"train_loss": train_loss, "train_eval_loss": tr["loss"], "val_loss": v["loss"], "test_loss": te["loss"]}
+    if cfg.model == "classifier":
+        row |= {"train_eval_acc": tr["acc"], "val_acc": v["acc"], "test_acc": te["acc"],
+                "test_unpredicted": te["unpredicted"]}
+        t.predictions = te.get("pred")
+    else:
+        row["test_loss_dropout"] = evaluate(t.model, t.test, cfg, dropout=True)["loss"]
+    return row
+
+
+def checkpoint_state(t: Training, seconds: float) -> dict:
+    """What an epoch checkpoint holds: everything resume() restores."""
+    return {"key": t.cfg.key(), "device": t.device.type, "epoch": t.epoch, "seconds": seconds,
+            "history": t.history, "commit": t.commit, "predictions": t.predictions, "model": t.model.state_dict(),
+            "optimizer": t.opt.state_dict(), "rng": torch.get_rng_state(), "shuffle": t.shuffle.get_state(),
+            "cuda_rng": torch.cuda.get_rng_state(t.device) if t.device.type == "cuda" else None}
+
+
+def record(t: Training, status: str, seconds: float, resumed_at: int) -> RunResult:
+    """The finished run: its history, weights on the CPU, and where and how it trained."""
+    meta = {**machine(t.device, torch.get_num_threads()),
+            "commit": t.commit,  # when the run started (or its first epoch, when resumed)
+            "commit_at_end": git_commit(),  # store.publish refuses a run whose two differ or name uncommitted changes
+            "python": platform.python_version(), "wall_seconds": seconds, "epochs_run": len(t.history["train_loss"]),
+            "parameters": count_parameters(t.model),
+            "trainable_parameters": count_parameters(t.model, trainable_only=True)}
+    if resumed_at:
+        meta["resumed_at_epoch"] = resumed_at
+    state = {k: v.detach().cpu().contiguous() for k, v in t.model.state_dict().items()}
+    return RunResult(t.cfg, t.history, status, state, meta, t.predictions)
+
+
+def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | None = None,
+        device: torch.device | None = None, progress: bool = True, checkpoint: Path | None = None,
+        on_epoch=None) -> RunResult:
+    """Train one run from its config; a non-finite training loss stops it early, marked diverged.
+
+    With `checkpoint` (a file path), the state after each epoch (model, optimizer, RNG states, history) is written
+    there, and a run that finds one resumes after its last epoch: on CPU, bit for bit the run it continues.
+    `on_epoch(epochs_done)` is called after each epoch, and once on resuming."""
+    t = setup(cfg, data, encoder_state, device or pick_device())
+    status, start = "ok", time.perf_counter()
+    if checkpoint is not None and resume(t, checkpoint) and on_epoch:
+        on_epoch(t.epoch)
+    first = t.epoch
     bar = tqdm(range(first, cfg.epochs), desc=cfg.label(), unit="epoch", disable=not progress, mininterval=1,
                initial=first, total=cfg.epochs)
-    for epoch in bar:
+    for _ in bar:
         t0 = time.perf_counter()
-        train_loss = train_epoch(model, opt, criterion, train, cfg, shuffle)
-        if not math.isfinite(train_loss):
+        row = run_epoch(t)
+        if row is None:
             status = "diverged"
             break
-        last = epoch == cfg.epochs - 1
-        tr, v, t = evaluate(model, train_probe, cfg), evaluate(model, val, cfg), \
-            evaluate(model, test, cfg, predictions=last)
-        row = {"train_loss": train_loss, "train_eval_loss": tr["loss"], "val_loss": v["loss"], "test_loss": t["loss"]}
-        if clf:
-            row |= {"train_eval_acc": tr["acc"], "val_acc": v["acc"], "test_acc": t["acc"],
-                    "test_unpredicted": t["unpredicted"]}
-            predictions = t.get("pred")
-        else:
-            row["test_loss_dropout"] = evaluate(model, test, cfg, dropout=True)["loss"]
         row["epoch_seconds"] = time.perf_counter() - t0
         for k, value in row.items():
-            history[k].append(value)
-        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{v['loss']:.4f}")
+            t.history[k].append(value)
+        t.epoch += 1
+        bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}")
         if checkpoint is not None:
-            save_checkpoint(checkpoint, {
-                "key": cfg.key(), "device": device.type, "epoch": epoch + 1,
-                "seconds": earlier_seconds + time.perf_counter() - start, "history": history, "commit": commit,
-                "predictions": predictions, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "rng": torch.get_rng_state(), "shuffle": shuffle.get_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            })
+            save_checkpoint(checkpoint, checkpoint_state(t, t.seconds + time.perf_counter() - start))
         if on_epoch:
-            on_epoch(epoch + 1)
+            on_epoch(t.epoch)
     bar.close()
-    seconds = earlier_seconds + time.perf_counter() - start
-    meta = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "cpu": cpu_name(),
-        "commit": commit,  # when the run started (or its first epoch, when resumed)
-        "commit_at_end": git_commit(),  # store.publish refuses a run whose two differ or name uncommitted changes
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "threads": torch.get_num_threads() if device.type == "cpu" else None,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "wall_seconds": seconds,
-        "epochs_run": len(history["train_loss"]),
-        "parameters": count_parameters(model),
-        "trainable_parameters": count_parameters(model, trainable_only=True),
-    }
-    if first:
-        meta["resumed_at_epoch"] = first
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return RunResult(cfg, history, status, state, meta, predictions)
+    return record(t, status, t.seconds + time.perf_counter() - start, first)

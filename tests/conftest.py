@@ -9,10 +9,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
-    """Every test gets its own empty run cache and reports folder."""
+    """Every test gets its own empty run cache and reports folder, and loads the data afresh."""
+    from fmnist_lib.data import load_fashion_mnist
+
     monkeypatch.setenv("FMNIST_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("FMNIST_REPORTS", str(tmp_path / "reports"))
     torch.set_num_threads(1)
+    load_fashion_mnist.cache_clear()
 
 
 @pytest.fixture

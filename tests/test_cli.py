@@ -1,5 +1,5 @@
 """The command line a newcomer meets: make's checks before anything runs, `make help`, `make lab`, an existing
-environment (VENV=), the git filter, `python -m fmnist_lib.experiments`, and the estimate's sizes."""
+environment (VENV=), the git filter, `python -m fmnist_lib.launch --status`, and the estimate's sizes."""
 
 import importlib.util
 import json
@@ -15,7 +15,8 @@ import urllib.request
 import pytest
 
 from fmnist_lib.config import PROFILES, make_config
-from fmnist_lib.experiments import SWEEPS, all_configs, cache_status
+from fmnist_lib.launch import cache_status
+from fmnist_lib.plan import SWEEPS, all_configs
 
 from .conftest import ROOT
 
@@ -68,7 +69,7 @@ def test_empty_settings_mean_the_defaults():
     assert result.returncode == 0, result.stderr
     assert "mkdir -p reports/smoke" in result.stdout and " /smoke" not in result.stdout
     assert f"FMNIST_REPORTS := {ROOT / 'reports'}" in result.stdout
-    assert re.search(rf"(-m fmnist_lib.experiments smoke|--workers) {os.cpu_count()}\b", result.stdout)  # WORKERS=
+    assert "FMNIST_WORKERS := \n" in result.stdout and "--workers" not in result.stdout  # WORKERS=: launch's default
 
 
 @pytest.mark.parametrize("target", ["report", "runs", "summary"])
@@ -89,7 +90,7 @@ def test_a_notebook_target_hands_params_to_nbrun_as_the_users():
 
 def test_lab_allows_root_and_passes_lab_args():
     result = make("-n", "lab", "LAB_ARGS=--port=9999 --no-browser")
-    assert "-m fmnist_lib.experiments --status" in result.stdout
+    assert "-m fmnist_lib.launch --status" in result.stdout
     lab = next(line for line in result.stdout.splitlines() if " lab --notebook-dir=notebooks" in line)
     assert ("--allow-root" in lab) == (os.getuid() == 0)
     assert lab.endswith("--port=9999 --no-browser")
@@ -153,15 +154,23 @@ def test_status_counts_each_profiles_runs_in_the_cache_and_the_store(tmp_path, m
     assert re.search(r"full +0 of +\d+ runs: none", by_profile["full"])
 
 
-def test_experiments_cli_keeps_profile_workers_and_refuses_in_one_line():
-    result = run_py("-m", "fmnist_lib.experiments", "smoke", "0")
-    assert result.returncode == 2 and result.stderr.startswith("error: WORKERS=0 is out of range")
+def test_launch_cli_refuses_in_one_line_and_reports_status():
+    result = run_py("-m", "fmnist_lib.launch", "smoke", "--workers", "0")
+    assert result.returncode == 2 and result.stderr.startswith("error: argument --workers: '0' is not allowed")
     assert len(result.stderr.strip().splitlines()) == 1
-    result = run_py("-m", "fmnist_lib.experiments", "Quick", "2")
+    result = run_py("-m", "fmnist_lib.launch", "Quick")
     assert result.returncode == 2 and result.stderr.strip() == \
         "error: profile='Quick' is not allowed; allowed: full, quick, smoke"
-    result = run_py("-m", "fmnist_lib.experiments", "--status")
+    result = run_py("-m", "fmnist_lib.launch", "--status")
     assert result.returncode == 0 and result.stdout.startswith("runs held in the run cache")
+
+
+def test_the_sweeps_are_listed_by_the_plan_alone():
+    result = subprocess.run(["python3", "-m", "fmnist_lib.plan", "--list"], cwd=ROOT, capture_output=True, text=True,
+                            env={"PATH": os.environ["PATH"]})  # the system's python: no torch, no venv
+    assert result.returncode == 0 and result.stdout.split() == list(SWEEPS)
+    makefile = (ROOT / "Makefile").read_text()
+    assert not [name for name in SWEEPS if name in makefile]  # written once, in fmnist_lib.plan
 
 
 def _estimate():

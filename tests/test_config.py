@@ -72,7 +72,7 @@ def test_check_injected_compares_papermills_cell_with_the_parameters_cell():
 
 
 def test_sweep_configs_validate_values_and_overrides():
-    from fmnist_lib.experiments import sweep_configs
+    from fmnist_lib.plan import sweep_configs
 
     groups = sweep_configs("classifier-lr", "smoke", values=[1e-3, 1e-2], seeds=2,
                            overrides={"optimizer": "sgd", "encoder": "scratch"})

@@ -92,6 +92,6 @@ def test_fetch_repairs_a_damaged_file_and_is_safe_to_rerun(copied_data):
     path = data.raw_dir(copied_data) / "t10k-labels-idx1-ubyte"
     path.write_bytes(b"junk")
     data.fetch(copied_data, log=lambda *_: None)
-    assert data.verify(copied_data)["t10k-labels-idx1-ubyte"] == data.FILES["t10k-labels-idx1-ubyte"][0]
+    assert data.check_files(copied_data)["t10k-labels-idx1-ubyte"] == data.FILES["t10k-labels-idx1-ubyte"][0]
     data.fetch(copied_data, log=lambda *_: None)
     assert not list(data.raw_dir(copied_data).glob(".*.part"))

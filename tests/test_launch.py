@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fmnist_lib import cache, launch
+from fmnist_lib import cache, launch, pool, runner, slurm
 from fmnist_lib.config import Config, make_config
-from fmnist_lib.experiments import all_configs
+from fmnist_lib.plan import all_configs
 from fmnist_lib.train import fit
 
 from .conftest import ROOT, processes_with
@@ -43,54 +43,52 @@ def tiny(**kw):
 # --- GPUs of one box -------------------------------------------------------------------------------------------
 
 def test_workers_are_spread_over_the_gpus_runs_per_gpu_each():
-    assert launch.worker_devices(["0", "1"], 2, workers=16, runs=40) == ["0", "1", "0", "1"]
-    assert launch.worker_devices(["0", "1", "2"], 1, workers=16, runs=40) == ["0", "1", "2"]
-    assert launch.worker_devices(["0", "1"], 2, workers=16, runs=3) == ["0", "1", "0"]  # each GPU gets one first
-    assert launch.worker_devices(["0", "1"], 2, workers=1, runs=40) == ["0"]
-    assert launch.worker_devices(["3"], 4, workers=16, runs=40) == ["3"] * 4
-    assert launch.worker_devices([], 2, workers=4, runs=40) == [None] * 4  # CPU: today's workers
-    assert launch.worker_devices([], 2, workers=4, runs=1) == [None]
+    assert pool.worker_devices(["0", "1"], 2, workers=16, runs=40) == ["0", "1", "0", "1"]
+    assert pool.worker_devices(["0", "1", "2"], 1, workers=16, runs=40) == ["0", "1", "2"]
+    assert pool.worker_devices(["0", "1"], 2, workers=16, runs=3) == ["0", "1", "0"]  # each GPU gets one first
+    assert pool.worker_devices(["0", "1"], 2, workers=1, runs=40) == ["0"]
+    assert pool.worker_devices(["3"], 4, workers=16, runs=40) == ["3"] * 4
+    assert pool.worker_devices([], 2, workers=4, runs=40) == [None] * 4  # CPU: today's workers
+    assert pool.worker_devices([], 2, workers=4, runs=1) == [None]
 
 
 def test_visible_gpus_keep_the_parents_own_list(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert launch.visible_gpus() == ["0", "1"]
+    assert pool.visible_gpus() == ["0", "1"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    assert launch.visible_gpus() == ["3", "5"]
+    assert pool.visible_gpus() == ["3", "5"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert launch.visible_gpus() == []
+    assert pool.visible_gpus() == []
 
 
 def test_each_worker_takes_one_device_and_reports_epochs(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # restored after the test
+    monkeypatch.setattr(pool, "_events", None)  # a worker's own queue: restored after the test
     devices, events = queue.Queue(), queue.Queue()
-    for device in launch.worker_devices(["0", "1"], 2, workers=8, runs=8):
+    for device in pool.worker_devices(["0", "1"], 2, workers=8, runs=8):
         devices.put(device)
     seen = []
-    try:
-        for _ in range(4):  # four workers start, in turn
-            launch._init_worker(devices, events)
-            seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
-        launch._report_epoch(tiny(), 1)
-    finally:
-        launch._listener = None
+    for _ in range(4):  # four workers start, in turn
+        pool._init_worker(devices, events)
+        seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
+    pool._send_epoch(tiny(), 1)
     assert seen == ["0", "1", "0", "1"] and devices.empty()
     assert events.get_nowait() == (tiny().key(), 1)
 
 
 def test_runs_per_gpu_is_checked(monkeypatch):
     monkeypatch.setenv("FMNIST_RUNS_PER_GPU", "0")
-    with pytest.raises(launch.ConfigError, match="RUNS_PER_GPU='0' is not allowed; allowed: an integer >= 1"):
-        launch.runs_per_gpu()
+    with pytest.raises(pool.ConfigError, match="RUNS_PER_GPU='0' is not allowed; allowed: an integer >= 1"):
+        pool.runs_per_gpu()
 
 
 # --- one progress view, failures ------------------------------------------------------------------------------
 
 def test_progress_counts_epochs_and_runs_and_prints_a_line_per_run(tmp_path, capsys):
     a, b = tiny(), tiny(model="classifier", epochs=3)
-    progress = launch.Progress([a, b], tmp_path)
+    progress = runner.Progress([a, b], tmp_path)
     progress.epoch(a.key(), 1)
     progress.epoch(b.key(), 2)
     progress.epoch(b.key(), 1)  # stale news changes nothing
@@ -100,7 +98,7 @@ def test_progress_counts_epochs_and_runs_and_prints_a_line_per_run(tmp_path, cap
     progress.fail(b, "job 7_1, log /logs/7_1_0_log.err: ValueError: boom")
     assert progress.bar.n == 5 and progress.bar.desc.startswith("runs 1/2, 1 failed")
     progress.close()
-    with pytest.raises(launch.RunsFailed, match="1 of 2 runs failed"):
+    with pytest.raises(runner.RunsFailed, match="1 of 2 runs failed"):
         progress.check()
     out = capsys.readouterr().out
     assert f"done autoencoder n=64 seed=0 ({a.key()}): 2 epochs in 3.0 s, val_loss 0.1000" in out
@@ -109,7 +107,7 @@ def test_progress_counts_epochs_and_runs_and_prints_a_line_per_run(tmp_path, cap
 
 def test_progress_reads_epochs_from_checkpoints_of_runs_trained_elsewhere(tmp_path, tiny_data):
     cfg = tiny(epochs=3)
-    progress = launch.Progress([cfg], tmp_path)
+    progress = runner.Progress([cfg], tmp_path)
     ckpt = cache.checkpoint_path(cfg, tmp_path)
     ckpt.parent.mkdir(parents=True)
     fit(cfg.replace(epochs=3), tiny_data, progress=False, checkpoint=ckpt, on_epoch=lambda d: None)
@@ -126,8 +124,8 @@ def test_a_failed_run_is_reported_and_the_others_are_trained(tmp_path, tiny_data
 
     monkeypatch.setattr(cache, "fit", fit_or_fail)
     cfgs = [tiny(seed=s) for s in range(3)]
-    with pytest.raises(launch.RunsFailed, match=r"1 of 3 runs failed .*seed=1.*ValueError: boom"):
-        cache.ensure_runs(cfgs, workers=1, root=tmp_path)
+    with pytest.raises(runner.RunsFailed, match=r"1 of 3 runs failed .*seed=1.*ValueError: boom"):
+        launch.ensure_runs(cfgs, workers=1, root=tmp_path)
     assert [cache.is_cached(c, tmp_path) for c in cfgs] == [True, False, True]
     out = capsys.readouterr().out
     assert out.count("done autoencoder") == 2 and "FAILED autoencoder n=64 seed=1" in out
@@ -156,8 +154,8 @@ def test_failed_slurm_tasks_are_reported_with_job_id_and_log_and_the_others_carr
         submitit.core.utils.FailedJobError(trace), ok,
         submitit.core.utils.UncompletedJobError("Job 42_2 (task: 0) with path x\nhas not produced any output "
                                                 "(state: TIMEOUT)")]))}
-    progress = launch.Progress(cfgs, tmp_path)
-    launch.wait_for(jobs, progress, poll_s=0)
+    progress = runner.Progress(cfgs, tmp_path)
+    slurm.wait_for(jobs, progress, poll_s=0)
     progress.close()
     out = capsys.readouterr().out
     assert "FAILED autoencoder n=64 seed=0" in out and \
@@ -191,10 +189,10 @@ def sbatch_options(script: str) -> dict:
 
 
 def test_sbatch_scripts_of_the_two_arrays(tmp_path, fake_slurm):
-    missing = cache.plan_missing(all_configs("smoke"), tmp_path)
-    settings = launch.load_settings(None, "--account=abc --qos=high --exclusive", partition="gpu", time_min=90,
+    missing = launch.plan_missing(all_configs("smoke"), tmp_path)
+    settings = slurm.load_settings(None, "--account=abc --qos=high --exclusive", partition="gpu", time_min=90,
                                     gpus_per_task=1, cpus_per_task=4, array_parallelism=5)
-    jobs = launch.submit(missing, "slurm", settings, tmp_path)
+    jobs = slurm.submit(missing, "slurm", settings, tmp_path)
     ae, clf = fake_slurm()
     a, c = sbatch_options(ae), sbatch_options(clf)
     n_ae = sum(m.model == "autoencoder" for m in missing)
@@ -216,8 +214,8 @@ def test_site_quirks_gres_wckey_and_no_srun(tmp_path, fake_slurm):
     yaml_file = tmp_path / "slurm.yaml"
     yaml_file.write_text("gres: gpu:a100:1\nwckey: myproject\nuse_srun: false\ntime_min: 30\n"
                          "setup: [module load cuda]\nadditional: {constraint: a100}\n")
-    settings = launch.load_settings(str(yaml_file), time_min=45)  # the make variable wins over the file
-    launch.submit([tiny()], "slurm", settings, tmp_path)
+    settings = slurm.load_settings(str(yaml_file), time_min=45)  # the make variable wins over the file
+    slurm.submit([tiny()], "slurm", settings, tmp_path)
     (script,) = fake_slurm()
     opts = sbatch_options(script)
     assert opts["gres"] == "gpu:a100:1" and "gpus-per-task" not in opts and opts["wckey"] == "myproject"
@@ -226,15 +224,15 @@ def test_site_quirks_gres_wckey_and_no_srun(tmp_path, fake_slurm):
 
 
 def test_a_rerun_submits_only_what_is_missing_and_not_what_is_still_queued(tmp_path, fake_slurm, monkeypatch):
-    missing = cache.plan_missing(all_configs("smoke"), tmp_path)
-    first = launch.submit(missing, "slurm", launch.load_settings(), tmp_path)
+    missing = launch.plan_missing(all_configs("smoke"), tmp_path)
+    first = slurm.submit(missing, "slurm", slurm.load_settings(), tmp_path)
     done, queued, failed = missing[:5], missing[5:20], missing[20:]
     for cfg in done:
         cache.entry_dir(cfg, tmp_path).mkdir()
         (cache.entry_dir(cfg, tmp_path) / "meta.json").write_text("{}")
     states = {first[c.key()][1].job_id: "PENDING" for c in queued}
-    monkeypatch.setattr(launch, "_job_state", lambda folder, job_id: states.get(job_id, "FAILED"))
-    again = launch.submit(cache.plan_missing(all_configs("smoke"), tmp_path), "slurm", launch.load_settings(),
+    monkeypatch.setattr(slurm, "_job_state", lambda folder, job_id: states.get(job_id, "FAILED"))
+    again = slurm.submit(launch.plan_missing(all_configs("smoke"), tmp_path), "slurm", slurm.load_settings(),
                           tmp_path)
     assert set(again) == {c.key() for c in queued + failed}
     assert all(again[c.key()][1].job_id == first[c.key()][1].job_id for c in queued)  # waited for, not resubmitted
@@ -244,7 +242,7 @@ def test_a_rerun_submits_only_what_is_missing_and_not_what_is_still_queued(tmp_p
 
 
 def test_requeued_task_is_the_same_run():
-    task = launch.TrainRun("/runs")
+    task = runner.TrainRun("/runs")
     again = task.checkpoint(tiny())  # what submitit requeues on preemption or time limit
     assert again.function is task and again.args == (tiny(),)
 
@@ -267,29 +265,29 @@ def test_bad_input_is_one_line(args, message, capsys):
 
 
 def test_the_committed_example_settings_are_valid():
-    settings = launch.load_settings(str(ROOT / "slurm.example.yaml"), "--qos=high")
+    settings = slurm.load_settings(str(ROOT / "slurm.example.yaml"), "--qos=high")
     assert settings.partition == "gpu" and settings.gpus_per_task == 1 and settings.use_srun is True
     assert settings.additional == {"account": "my-account", "qos": "high"}
-    assert launch.sbatch_parameters(settings)["wckey"] is None
+    assert slurm.sbatch_parameters(settings)["wckey"] is None
 
 
 def test_bad_settings_file_is_one_line(tmp_path):
     path = tmp_path / "slurm.yaml"
     path.write_text("partition: gpu\ntime: 60\n")
-    with pytest.raises(launch.LaunchError, match=r"unknown setting 'time'; allowed: partition, time_min"):
-        launch.load_settings(str(path))
+    with pytest.raises(slurm.LaunchError, match=r"unknown setting 'time'; allowed: partition, time_min"):
+        slurm.load_settings(str(path))
     path.write_text("use_srun: maybe\n")
-    with pytest.raises(launch.LaunchError, match=r"use_srun='maybe' is not allowed; allowed: true or false"):
-        launch.load_settings(str(path))
-    with pytest.raises(launch.LaunchError, match=r"cannot be read"):
-        launch.load_settings(str(tmp_path / "absent.yaml"))
+    with pytest.raises(slurm.LaunchError, match=r"use_srun='maybe' is not allowed; allowed: true or false"):
+        slurm.load_settings(str(path))
+    with pytest.raises(slurm.LaunchError, match=r"cannot be read"):
+        slurm.load_settings(str(tmp_path / "absent.yaml"))
 
 
 def test_a_run_cache_without_flock_stops_with_one_line(tmp_path, monkeypatch, capsys):
     def refuse(fh, op):
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(launch.fcntl, "flock", refuse)
+    monkeypatch.setattr(slurm.fcntl, "flock", refuse)
     assert launch.main(["smoke", "--executor", "debug"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
@@ -328,8 +326,8 @@ def test_debug_executor_trains_the_smoke_profile_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_local_pool_trains_with_one_bar(tmp_path):
     env = {"FMNIST_RUNS": str(tmp_path / "runs"), "FMNIST_WORKERS": "2"}
-    code = ("from fmnist_lib import cache; from fmnist_lib.config import make_config\n"
-            "cache.ensure_runs([make_config('smoke', m, seed=s) for m in ('autoencoder', 'classifier') "
+    code = ("from fmnist_lib import launch; from fmnist_lib.config import make_config\n"
+            "launch.ensure_runs([make_config('smoke', m, seed=s) for m in ('autoencoder', 'classifier') "
             "for s in (0, 1)])")
     result = run_py("-c", code, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -359,7 +357,7 @@ def test_a_preempted_task_is_requeued_by_submitit_and_resumes_bit_for_bit(tmp_pa
     cfg = make_config("smoke", "autoencoder", epochs=3, train_size=4000)
     executor = submitit.LocalExecutor(tmp_path / "logs" / "%j")
     executor.update_parameters(timeout_min=60)
-    job = executor.submit(launch.TrainRun(root), cfg)
+    job = executor.submit(runner.TrainRun(root), cfg)
     ckpt, deadline = cache.checkpoint_path(cfg, root), time.monotonic() + 300
     while not ckpt.exists():
         assert job.state == "RUNNING", job.stderr()

@@ -4,6 +4,9 @@ from scipy import stats
 from sklearn.metrics import confusion_matrix
 
 from fmnist_lib import claims, metrics
+from fmnist_lib.config import Config
+from fmnist_lib.results import Group
+from fmnist_lib.train import RunResult
 
 
 def test_metrics_equal_reference():
@@ -27,12 +30,13 @@ def test_welch_matches_scipy_and_needs_two_seeds():
     assert np.isnan(metrics.welch([0.9], [0.8]))
 
 
-def test_claims_absent_experiments_are_skipped():
-    assert claims.evaluate_claims({}).empty
+def test_claims_of_absent_experiments_are_left_out_and_present_ones_tested():
+    def group(label, final, seeds=3):
+        return Group(label, [RunResult(Config(seed=s), {"train_loss": [0.1, final], "val_loss": [0.1, final]}, "ok",
+                                       state=None) for s in range(seeds)])
 
-
-def test_welch_interval_contains_the_difference_and_shrinks_with_seeds():
-    lo, hi = metrics.welch_ci([0.90, 0.91, 0.92], [0.80, 0.81, 0.82])
-    assert lo < 0.10 < hi
-    lo5, hi5 = metrics.welch_ci([0.90, 0.91, 0.92, 0.90, 0.92], [0.80, 0.81, 0.82, 0.80, 0.82])
-    assert hi5 - lo5 < hi - lo
+    table = claims.evaluate_claims({"autoencoder-optimizer": {"sgd": group("sgd", 0.1), "adam": group("adam", 0.02)}})
+    assert list(table.figure) == ["3"]  # the optimizer's conclusion, and nothing of the experiments not given
+    assert table.verdict[0] == "supported" and "Adam converges" in table.claim[0]
+    assert claims.evaluate_claims({}).columns.tolist() == ["figure", "claim", "measured", "test", "seeds", "p",
+                                                           "p (Holm)", "verdict"]

@@ -2,7 +2,7 @@ import torch
 
 from fmnist_lib.config import Config
 from fmnist_lib.models import Classifier, ConvAutoencoder, Dropout, build_model, count_parameters
-from fmnist_lib.train import fit, make_optimizer
+from fmnist_lib.train import fit, make_optimizer, setup
 
 
 def test_shapes():
@@ -108,12 +108,16 @@ def test_frozen_encoder_stays_frozen_and_keeps_its_dropout_on(tiny_data):
     ae_cfg = Config(model="autoencoder", epochs=1, train_size=200, eval_size=50)
     ae = fit(ae_cfg, tiny_data, progress=False)
     cfg = Config(model="classifier", epochs=2, encoder="pretrained-frozen", train_size=200, eval_size=50)
+    start = setup(cfg, tiny_data, ae.encoder_state(), torch.device("cpu"))  # the model as fit starts it
+    trained = [p for group in start.opt.param_groups for p in group["params"]]
+    assert [id(p) for p in trained] == [id(p) for p in start.model.head.parameters()]  # the optimizer: the head only
+    head_before = {k: v.clone() for k, v in start.model.head.state_dict().items()}
     result = fit(cfg, tiny_data, encoder_state=ae.encoder_state(), progress=False)
     for k, v in ae.encoder_state().items():
         assert torch.equal(result.state[f"encoder.{k}"], v), k
-    head_before = build_model(cfg, ae.encoder_state()).head[0].weight
-    assert not torch.equal(result.state["head.0.weight"], head_before)
-    assert result.meta["trainable_parameters"] == 650  # Linear(64 -> 10): the optimizer gets the head only
+    for k, v in head_before.items():
+        assert not torch.equal(result.state[f"head.{k}"], v), k  # the head trained from its initial weights
+    assert result.meta["trainable_parameters"] == 650  # Linear(64 -> 10)
     model = build_model(cfg, ae.encoder_state()).train()
     assert model.encoder.training  # the statement's freezing: the encoder's dropout stays on
 

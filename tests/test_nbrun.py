@@ -11,7 +11,7 @@ import pytest
 
 from fmnist_lib import nbrun
 from fmnist_lib.config import Config, ConfigError, make_config
-from fmnist_lib.experiments import SWEEPS, sweep_configs
+from fmnist_lib.plan import SWEEPS, sweep_configs
 from fmnist_lib.nbrun import UsageError, check_fixed, custom_name, parse_args
 
 from .conftest import ROOT, processes_with

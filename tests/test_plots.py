@@ -28,7 +28,7 @@ def test_curves_band_over_seeds_and_stop_at_the_shortest_seed():
 
 def test_plot_functions_return_figures_and_mark_divergence():
     groups = sweep()
-    for fig in (plots.plot_sweep_curves(groups, "lr"), plots.plot_final(groups, "lr"),
+    for fig in (plots.plot_sweep_curves(groups, "lr"),
                 plots.plot_history(groups[0.001], ["train_loss", "val_loss", "test_loss_dropout"]),
                 plots.plot_reconstructions(torch.rand(3, 1, 28, 28), torch.rand(3, 1, 28, 28)),
                 plots.plot_confusion(np.eye(10), [str(i) for i in range(10)])):
@@ -37,6 +37,36 @@ def test_plot_functions_return_figures_and_mark_divergence():
     fig = plots.plot_sweep_curves(groups, "lr")
     labels = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
     assert "learning rate 0.1 (diverged)" in labels
+    plt.close(fig)
+
+
+def test_study_figure_draws_a_curve_per_value_and_the_final_values_beside():
+    fig = plots.plot_study_figure(sweep(), "lr", ["val_loss"], "autoencoder", title="Figure 6")
+    curves, finals = fig.axes
+    assert [t.get_text() for t in curves.get_legend().get_texts()] == ["learning rate 0.001",
+                                                                      "learning rate 0.1 (diverged)"]
+    assert len(curves.get_lines()) == 3  # a curve per value, and an x where the diverged one stopped
+    assert curves.get_ylabel() == "validation MSE" and curves.get_xlabel() == "epoch"
+    assert [t.get_text() for t in finals.get_legend().get_texts()] == ["validation MSE", "test MSE"]
+    assert [t.get_text() for t in finals.get_xticklabels()] == ["0.001", "0.1"]
+    val, test = (bars.lines[0].get_ydata() for bars in finals.containers)
+    assert np.allclose(val[0], 0.0305) and np.isnan(val[1])  # mean final value; a diverged seed makes it NaN
+    assert fig._suptitle.get_text() == "Figure 6"
+    plt.close(fig)
+
+
+def test_arms_figure_draws_a_bar_per_arm_its_seeds_and_accuracy_from_0():
+    def arm(name, accs):
+        return Group(name, [RunResult(Config(model="classifier", seed=s), {"test_acc": [a]}, "ok", state=None)
+                            for s, a in enumerate(accs)])
+
+    fig = plots.plot_arms({"scratch": arm("scratch", [0.8, 0.9]), "frozen": arm("frozen", [0.6, 0.7])}, "test_acc")
+    (ax,) = fig.axes
+    assert [round(bar.get_height(), 6) for bar in ax.patches] == [0.85, 0.65]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["scratch", "frozen"]
+    dots = [line for line in ax.get_lines() if line.get_marker() == "."]
+    assert [list(d.get_ydata()) for d in dots] == [[0.8, 0.9], [0.6, 0.7]]
+    assert ax.get_ylim() == (0, 1) and ax.get_ylabel() == "test accuracy"  # an honest axis: accuracy from 0
     plt.close(fig)
 
 

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import torch
 
-from fmnist_lib import cache, experiments, results, store
+from fmnist_lib import cache, launch, plan, results, store
 from fmnist_lib import train as train_module
 from fmnist_lib.config import CACHE_VERSION, FIELDS, make_config
 from fmnist_lib.models import count_parameters
@@ -28,7 +28,7 @@ committed = pytest.mark.skipif(not (FULL / "store").is_dir(),
 
 @pytest.fixture(scope="module")
 def full_plan():
-    return {c.key(): c for c in experiments.all_configs("full")}
+    return {c.key(): c for c in plan.all_configs("full")}
 
 
 def committed_entries():
@@ -73,7 +73,7 @@ def test_committed_models_match_the_code():
 def tiny_plan():
     """A three-run plan at the smoke profile's settings: the baseline autoencoder (a figure needs its weights), a
     classifier from scratch and a pretrained classifier whose autoencoder (n=16) no figure needs."""
-    ae = experiments.baseline_configs("smoke")[0]
+    ae = plan.baseline_configs("smoke")[0]
     return [ae, make_config("smoke", "classifier", seed=0),
             make_config("smoke", "classifier", encoder="pretrained-frozen", n=16, seed=0),
             make_config("smoke", "autoencoder", n=16, seed=0)]
@@ -119,8 +119,7 @@ def test_publish_then_load_without_run_cache(tiny, monkeypatch, tiny_data):
     with pytest.raises(WeightsNotPublished, match=f"{clf.label()}.*not published"):
         stored.model()
     # the confusion matrix comes from the stored predictions, not from weights
-    import fmnist_lib.data
-    monkeypatch.setattr(fmnist_lib.data, "load_fashion_mnist", lambda *a: tiny_data)
+    monkeypatch.setattr(results, "load_fashion_mnist", lambda *a: tiny_data)
     y_true, y_pred = results.predictions(results.Group("scratch", [stored]))
     assert (y_true == tiny_data.test.y.numpy()).all() and (y_pred == stored.predictions.numpy()).all()
 
@@ -152,7 +151,7 @@ def test_published_runs_are_not_retrained(tiny):
     tiny.publish()
     shutil.rmtree(tiny.runs)
     n = len(tiny.calls)
-    results = cache.ensure_runs(tiny.plan, workers=1, root=tiny.runs)
+    results = launch.ensure_runs(tiny.plan, workers=1, root=tiny.runs)
     assert len(tiny.calls) == n and len(results) == 4
     assert all(cache.is_cached(c, tiny.runs) for c in tiny.plan)
 
@@ -225,49 +224,6 @@ def test_runs_csv_lists_every_planned_run(tiny):
 def test_publish_refuses_an_unknown_profile(capsys):
     assert store.main(["publish", "Full"]) == 2
     assert capsys.readouterr().err.strip() == "error: profile='Full' is not allowed; allowed: full, quick, smoke"
-
-
-# ------------------------------------------------------------------------------------------- verify's comparison
-HIST = {"train_loss": [0.06, 0.04, 0.035], "val_loss": [0.05, 0.045, 0.04], "val_acc": [0.7, 0.75, 0.8],
-        "test_unpredicted": [1, 0, 0], "epoch_seconds": [10.0, 11.0, 9.0]}
-
-
-def test_compare_bit_for_bit():
-    ok, lines = store.compare_histories(HIST, {**HIST, "epoch_seconds": [1, 2, 3]}, 3, exact=True)
-    assert ok and len(lines) == 4 and all("bit for bit" in line for line in lines)
-    ok, _ = store.compare_histories({k: v + [9.0] for k, v in HIST.items()}, HIST, 3, exact=True)
-    assert ok  # the published run has more epochs: only the first 3 are compared
-    off = {**HIST, "val_loss": [0.05, 0.045, float(torch.nextafter(torch.tensor(0.04, dtype=torch.float64),
-                                                                    torch.tensor(1.0, dtype=torch.float64)))]}
-    ok, lines = store.compare_histories(HIST, off, 3, exact=True)
-    assert not ok and any(line.startswith("val_loss: MISMATCH: first at epoch 3") for line in lines)
-    ok, lines = store.compare_histories(HIST, {**HIST, "val_acc": [0.7]}, 3, exact=True)
-    assert not ok and any("val_acc: MISMATCH: 1 retrained epochs" in line for line in lines)
-
-
-def test_compare_within_tolerance():
-    near = {**HIST, "train_loss": [0.06 * (1 + 5e-4), 0.04 * 1.1, 0.035], "val_acc": [0.71, 0.75, 0.8]}
-    ok, lines = store.compare_histories(HIST, near, 3, exact=False)
-    assert ok  # epoch-1 losses within 1e-3; later epochs and accuracies are reported, not checked
-    line = next(line for line in lines if line.startswith("train_loss"))
-    assert "5.00e-04 within 0.001" in line and "largest over 3 epochs 9.09e-02 (epoch 2)" in line
-    assert any(line.startswith("val_acc: largest relative difference 1.41e-02 (epoch 1; reported") for line in lines)
-    far = {**HIST, "val_loss": [0.05 * (1 + 2e-3), 0.045, 0.04]}
-    ok, lines = store.compare_histories(HIST, far, 3, exact=False)
-    assert not ok and any(line.startswith("val_loss: epoch 1 relative difference 2.00e-03 MISMATCH") for line in lines)
-
-
-def test_machine_differences():
-    here = {"device": "cpu", "cpu": "CPU A", "cpu_capability": "AVX2", "torch": "2.5.0", "threads": 1}
-    assert store.machine_differences(dict(here, wall_seconds=3.0), here) == []
-    assert store.machine_differences(dict(here, cpu="CPU B"), here) == ["cpu: CPU B -> CPU A"]
-
-
-def test_verify_names_the_unpublished_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("FMNIST_STORE", str(tmp_path / "empty"))
-    assert store.main(["verify", "smoke"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: run autoencoder n=64 seed=0") and "make publish PROFILE=smoke" in err
 
 
 # ------------------------------------------------------------------------------------------------------ make clean

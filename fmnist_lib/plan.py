@@ -1,5 +1,7 @@
 """The plan: what the report runs — the study's sweeps and classifier arms, as configs, for each profile. The
-results read off those runs are fmnist_lib.results."""
+results read off those runs are fmnist_lib.results; training them is fmnist_lib.launch.
+
+`python -m fmnist_lib.plan --list` prints the sweeps' names (the Makefile's notebook targets come from it)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,6 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-
-from .cache import ensure_runs
 from .config import ConfigError, Config, get_profile, make_config
 
 
@@ -139,8 +139,13 @@ def report_plan(profile: str) -> dict[str, dict]:
 
 def all_configs(profile: str) -> list[Config]:
     """Every run the report of a profile needs (duplicates removed)."""
-    cfgs = [c for groups in report_plan(profile).values() for cfgs in groups.values() for c in cfgs]
-    cfgs += [c.autoencoder_config() for c in cfgs if c.pretrained]  # the autoencoders they start from
+    return with_autoencoders(c for groups in report_plan(profile).values() for cfgs in groups.values() for c in cfgs)
+
+
+def with_autoencoders(cfgs) -> list[Config]:
+    """`cfgs` and, after them, the autoencoders their pretrained classifiers start from; each run once."""
+    cfgs = list(cfgs)
+    cfgs += [c.autoencoder_config() for c in cfgs if c.pretrained]
     return list({c.key(): c for c in cfgs}.values())
 
 
@@ -178,65 +183,12 @@ def training_priority(profile: str):
     return lambda c: (rank.get(c.key(), 3), c.model == "autoencoder" or c.pretrained)
 
 
-def train_all(profile: str, workers: int | None = None) -> int:
-    """Train every run of a profile's report; prints a plan first. The study's main question (the baseline and
-    the comparison's arms) is trained first, so a run that stops part-way leaves whole experiments behind."""
-    cfgs = all_configs(profile)
-    print(f"profile {profile}: {len(cfgs)} runs", file=sys.stderr)
-    ensure_runs(cfgs, workers, priority=training_priority(profile))
-    return len(cfgs)
-
-
-def cache_status() -> list[str]:
-    """What the run cache and the results stores hold: a heading, then one line per profile with how many of the
-    runs its report needs are there (complete, partly, none)."""
-    from .cache import entry_dir, is_cached
-    from .config import PROFILES
-    from .paths import ROOT, runs_dir, store_dirs
-
-    stores = store_dirs()
-    names = [str(s.relative_to(ROOT)) if s.is_relative_to(ROOT) else str(s) for s in stores]
-    lines = [f"runs held in the run cache {runs_dir()}" + (f" and the results store(s) {', '.join(names)}"
-                                                            if stores else "") + ":"]
-    for profile in PROFILES:
-        cfgs = all_configs(profile)
-        held = sum(is_cached(c) for c in cfgs)
-        where = [f"run cache {sum((entry_dir(c) / 'meta.json').is_file() for c in cfgs)}"]
-        where += [f"{name} {sum((s / c.key()).is_dir() for c in cfgs)}" for s, name in zip(stores, names)]
-        state = "complete" if held == len(cfgs) else "partly" if held else "none"
-        lines.append(f"  {profile:6s} {held:4d} of {len(cfgs):4d} runs: {state:8s} ({', '.join(where)})")
-    return lines
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"error: {message}; {self.format_usage().strip()}\n")
-
-
 def main(argv=None) -> int:
-    """`python -m fmnist_lib.experiments PROFILE [WORKERS]`: train every run the report needs;
-    `--status`: which profiles the run cache and the results stores hold."""
-    parser = _Parser(prog="python -m fmnist_lib.experiments",
-                     description="Train every run the report of PROFILE needs, WORKERS processes in parallel.")
-    parser.add_argument("profile", nargs="?", default="full", help="full | quick | smoke (default: full)")
-    parser.add_argument("workers", nargs="?", type=int, help="parallel processes (default: one per core)")
-    parser.add_argument("--status", action="store_true",
-                        help="print how many runs of each profile are held, train nothing")
-    args = parser.parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        parser.error(f"WORKERS={args.workers} is out of range; allowed: an integer >= 1")
-    try:
-        if args.status:
-            print("\n".join(cache_status()))
-        else:
-            train_all(args.profile, args.workers)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: the runs that finished are in the run cache; run the same command again to train "
-              "the rest", file=sys.stderr)
-        return 130
+    """`python -m fmnist_lib.plan --list`: the sweeps' names, one per line."""
+    parser = argparse.ArgumentParser(prog="python -m fmnist_lib.plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", required=True, help="print the sweeps' names, one per line")
+    parser.parse_args(argv)
+    print("\n".join(SWEEPS))
     return 0
 
 
