@@ -2,7 +2,6 @@
 circle; and no module grows past a few hundred lines."""
 
 import ast
-from pathlib import Path
 
 from .conftest import ROOT
 

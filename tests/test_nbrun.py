@@ -10,7 +10,7 @@ import time
 import pytest
 
 from fmnist_lib import nbrun
-from fmnist_lib.config import Config, ConfigError, make_config
+from fmnist_lib.config import Config, ConfigError, get_profile, make_config
 from fmnist_lib.plan import SWEEPS, sweep_configs
 from fmnist_lib.nbrun import UsageError, check_fixed, custom_name, parse_args
 
@@ -105,9 +105,10 @@ def test_the_studys_sweeps_keep_their_labels_and_keys(name):
     sweep = SWEEPS[name]
     groups = sweep_configs(name, "quick")
     assert list(groups) == list(sweep.values)
+    small = {"train_size": get_profile("quick").small_train_size} if sweep.small_data else {}
     for value, cfgs in groups.items():
-        expected = [make_config("quick", sweep.model, **dict(sweep.fixed), **{sweep.param: value}, seed=s).key()
-                    for s in (0,)]
+        expected = [make_config("quick", sweep.model, **dict(sweep.fixed), **small, **{sweep.param: value},
+                                seed=s).key() for s in (0,)]
         assert [c.key() for c in cfgs] == expected
 
 
