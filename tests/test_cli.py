@@ -233,7 +233,7 @@ def test_make_lab_starts_says_what_is_cached_and_offers_the_fmnist_kernel():
 
 
 def test_training_order_puts_the_study_arms_first_and_the_sweeps_late_seeds_last():
-    from fmnist_lib.experiments import LINEAR, report_plan, training_priority
+    from fmnist_lib.plan import LINEAR, report_plan, training_priority
 
     plan, rank = report_plan("full"), training_priority("full")
     scratch = plan["arms"]["scratch"][9]

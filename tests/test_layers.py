@@ -8,7 +8,7 @@ from .conftest import ROOT
 # Lowest first. A module imports only modules of lower layers (STYLE.md: config/paths → data, models, plan → train →
 # cache → launch → results → claims, narrate, plots → report).
 LAYERS = [
-    {"paths", "config", "words", "choices", "metrics"},
+    {"paths", "config", "words", "choices", "metrics", "stats"},
     {"data", "models", "plan", "checkpoint"},
     {"provenance"},
     {"train"},
