@@ -12,15 +12,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 
-from . import claims, plots, provenance
+from . import claims, plots, provenance, summary
 from .cache import is_cached, load
 from .config import ConfigError, get_profile
 from .data import CLASSES, load_fashion_mnist
-from .metrics import mean_std
 from .paths import README, ROOT, published_dir
-from .plan import all_configs, report_plan
+from .plan import all_configs
 from .results import report_groups
 
 START, END = "<!-- answer:start -->", "<!-- answer:end -->"
@@ -55,62 +53,37 @@ def readme_block() -> str:
 
 def headline(profile: str, results: dict, table, figures: list[str], runs: list | None = None,
              root: Path | None = None) -> str:
-    """The README block: how many runs are published and which machines trained them (`runs`: every published run
-    of the profile; default: the runs of `results`' groups), the headline numbers, every conclusion with what was
-    measured, Holm's p and its verdict, the figures, the report link."""
-    plan = report_plan(profile)
+    """The README block: the answer in plain sentences, every conclusion with its effect, interval and verdict under
+    both heads, the arms in words, how much of the plan is published and which machines trained it (`runs`: every
+    published run of the profile; default: the runs of `results`' groups), the figures, the report link."""
+    lines = []
+    if len(table):
+        lines += [summary.bottom_line(table), "",
+                  "| fig. | the study's conclusion | effect (95% CI) | seeds | verdict: statement's head | "
+                  "verdict: plain logits |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['fig.']} | {r.conclusion} | {r['effect (95% CI)']} | {r.seeds} | "
+                  f"{r.iloc[5]} | {r.iloc[6]} |" for _, r in summary.side_by_side(table).iterrows()]
+        lines += ["", f"The arms: {summary.ARMS_IN_WORDS}. {summary.METHOD}"]
     done = sum(1 for c in all_configs(profile) if is_cached(c, root))
     total = len(all_configs(profile))
-    lines = [f"Profile `{profile}`: {done} of {total} runs published"
-             + ("." if done == total else "; experiments still training: "
-                + ", ".join(n for n in plan if n not in results) + ".")]
+    status = (f"Profile `{profile}`: {done} of {total} planned runs published"
+              + ("." if done == total else "; the rest are training, and each row above uses the seeds published."))
     table_of_runs = provenance.runs_table(runs if runs is not None else results)
     if len(table_of_runs):
         mixed = provenance.mixed_machines(results)
         counts = provenance.machine_counts(table_of_runs)
         kinds = (f"on {next(iter(counts))}" if len(counts) == 1 else
                  "on several kinds of machine (" + "; ".join(f"{n} on {k}" for k, n in counts.items()) + ")")
-        lines.append(f"{'All' if runs is not None else 'The'} {len(table_of_runs)} published runs trained {kinds}: "
-                     f"{table_of_runs.seconds.sum() / 3600:.1f} h of training, summed over runs. "
-                     + (f"{len(mixed)} setting(s) mix kinds of machine across their seeds (the report names them)."
-                        if mixed else "No setting mixes kinds of machine across its seeds."))
-    if "baseline" in results:
-        base = results["baseline"]["baseline"]
-        lines.append(f"- Autoencoder (n = 64, p = 0.2, {base.runs[0].config.epochs} epochs): test MSE "
-                     f"{mean_std(base.final('test_loss'))} over {len(base.runs)} seeds.")
-    if "arms" in results:
-        arms = results["arms"]
-        accs = "; ".join(f"{name} {mean_std(g.final('test_acc'))}" for name, g in arms.items())
-        lines.append(f"- Classifiers, test accuracy over {len(next(iter(arms.values())).runs)} seeds: {accs}.")
-    if "heads" in results:
-        heads = {k: g for k, g in results["heads"].items() if "linear" in k}
-        silent = sum((r.history.get("test_unpredicted") or [0])[-1] > 0 for k, g in results["heads"].items()
-                     if "relu" in k for r in g.runs)
-        total = sum(len(g.runs) for k, g in results["heads"].items() if "relu" in k)
-        lines.append("- The same arms with plain logits instead of the statement's ReLU · Dropout on the outputs: "
-                     + "; ".join(f"{k.split(' / ')[0]} {mean_std(g.final('test_acc'))}" for k, g in heads.items())
-                     + f". With the statement's head, {silent} of {total} runs never predict at least one class.")
-    if len(table):
-        lines += ["", claims.bottom_line(table).split("\n\n")[0].rstrip(".") + " (Holm's correction over the "
-                  "family; the rules and tests are in the report).",
-                  "", "| fig. | the study's conclusion | measured | p (Holm) | verdict |", "|---|---|---|---|---|"]
-        lines += [f"| {r.figure} | {r.claim} | {r.measured} | {_p(r['p (Holm)'])} | {r.verdict} |"
-                  for _, r in table.iterrows()]
+        status += (f" They trained {kinds}: {table_of_runs.seconds.sum() / 3600:.1f} h, summed over runs. "
+                   + (f"{len(mixed)} setting(s) mix kinds of machine across their seeds (the report names them)."
+                      if mixed else "No setting mixes kinds of machine across its seeds."))
+    lines += ["", status]
     lines += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
     out = published_dir(profile)
     if (out / "report.html").exists():
         report, pdf, runs_csv = (_link(out / name) for name in ("report.html", "report.pdf", "runs.csv"))
         lines += ["", f"The full report: [{report}]({report}) ([PDF]({pdf})), every run in [{runs_csv}]({runs_csv})."]
     return "\n".join(lines)
-
-
-def _p(value) -> str:
-    """A p-value as the report prints it: two significant digits, "–" where there is none (a rule decides, or one
-    seed cannot be tested)."""
-    try:
-        return "–" if value is None or pd.isna(value) else f"{float(value):.2g}"
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def published_runs(profile: str, root: Path | None = None) -> list:

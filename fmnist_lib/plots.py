@@ -9,6 +9,7 @@ if not matplotlib.get_backend().lower().startswith(("module://", "nbagg")):
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -170,3 +171,49 @@ def plot_confusion(cm: np.ndarray, classes, title: str = "") -> plt.Figure:
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     return fig
+
+VERDICT_COLORS = {"supported": "#1a7f37", "contradicted": "#cf222e", "no practical difference": "#8250df",
+                  "inconclusive": "#6e7781", "mixed": "#bf8700", "premise absent": "#0969da",
+                  "direction only (1 seed)": "#6e7781"}
+
+
+def plot_forest(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Forest plot of a claims table: one line per row, the effect and its 95% interval relative to the reference
+    (in %, symlog beyond ±5%), the margin of practical equivalence shaded, each coloured by its verdict."""
+    rows = table.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(10, 0.3 * len(rows) + 1.6))
+    ys = np.arange(len(rows))[::-1]
+    edge = 400.0  # % where an unbounded interval is drawn to, with an arrow
+    for y, (_, r) in zip(ys, rows.iterrows()):
+        ref = abs(r.reference) or 1.0
+        color = VERDICT_COLORS.get(r.verdict, "black")
+        margin = 100 * r.margin / ref
+        ax.fill_betweenx([y - 0.4, y + 0.4], -margin, margin, color="#d0d7de", lw=0)
+        est = 100 * r.estimate / ref
+        low, high = (np.clip(100 * v / ref, -edge, edge) if np.isfinite(v) else np.sign(v) * edge
+                     for v in (r.low, r.high))
+        ax.plot([low, high], [y, y], color=color, lw=2)
+        for end, v in ((low, r.low), (high, r.high)):
+            if not np.isfinite(v):
+                ax.annotate("", (end, y), (end - np.sign(end) * 1, y), arrowprops=dict(arrowstyle="->", color=color))
+        ax.plot([np.clip(est, -edge, edge)], [y], "o", color=color, ms=5)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xscale("symlog", linthresh=5, linscale=1.5)
+    ax.set_xlim(-edge, edge)
+    ticks = [-300, -100, -30, -10, -5, 0, 5, 10, 30, 100, 300]
+    ax.set_xticks(ticks, [f"{t:+d}%" if t else "0" for t in ticks], fontsize=7)
+    ax.set_yticks(ys, [f"{r.figure}: {_short(r.claim)}" + ("" if r.family == "statement" else " [plain logits]")
+                       for _, r in rows.iterrows()], fontsize=7)
+    ax.set_ylim(-0.8, len(rows) - 0.2)
+    ax.set_xlabel("effect relative to the reference, % (fractions and shares: points); grey: the margin of practical "
+                  "equivalence", fontsize=8)
+    handles = [plt.Line2D([], [], color=c, lw=2, label=v) for v, c in VERDICT_COLORS.items()
+               if v in set(rows.verdict)]
+    ax.legend(handles=handles, fontsize=7, loc="lower right", frameon=True)
+    ax.set_title(title or "Forest plot of the study's conclusions", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _short(text: str, width: int = 52) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"

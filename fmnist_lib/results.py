@@ -125,8 +125,9 @@ def best_value(groups: dict[object, Group], metric: str, higher_is_better: bool 
 
 def report_groups(profile: str, partial: bool = False, root: Path | None = None) -> dict[str, dict[object, Group]]:
     """Every result the summary report shows, from the run cache (at `root`, default runs_dir()) and the published
-    store only, each run loaded once. A missing run raises MissingRun naming them all, unless `partial`: then the
-    experiments with a missing run are left out (report_plan(profile) lists them all)."""
+    store only, each run loaded once. A missing run raises MissingRun naming them all, unless `partial`: then each
+    setting holds the seeds that are there, and a setting or experiment with none is left out (report_plan(profile)
+    lists them all)."""
     plan = report_plan(profile)
     missing = {c.key(): c for groups in plan.values() for c in missing_runs(groups, root)}
     if missing and not partial:
@@ -140,8 +141,12 @@ def report_groups(profile: str, partial: bool = False, root: Path | None = None)
             loaded[c.key()] = get_run(c, train=False, root=root)
         return loaded[c.key()]
 
-    return {name: {label: Group(label, [load_once(c) for c in cfgs]) for label, cfgs in groups.items()}
-            for name, groups in plan.items() if not missing_runs(groups, root)}
+    out = {}
+    for name, groups in plan.items():
+        held = {label: [load_once(c) for c in cfgs if c.key() not in missing] for label, cfgs in groups.items()}
+        if any(held.values()):
+            out[name] = {label: Group(label, runs) for label, runs in held.items() if runs}
+    return out
 
 
 def predictions(group: Group):

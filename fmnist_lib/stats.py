@@ -97,11 +97,11 @@ def _p(a_r: np.ndarray, b_r: np.ndarray, estimate: float, exact: bool, d: float)
     return min(1.0, 2 * min(ge, le) / n)
 
 
-def _invert(method: str, a_r, b_r, estimate: float, exact: bool, sizes, spread: float) -> Test:
+def _invert(method: str, a_r, b_r, estimate: float, exact: bool, sizes, spread: float, level: float = LEVEL) -> Test:
     a_r, b_r = np.asarray(a_r, dtype=float), np.asarray(b_r, dtype=float)
     p = _p(a_r, b_r, estimate, exact, 0.0)
     p_min = 2 / len(a_r) if exact else 2 / (len(a_r) + 1)
-    alpha = 1 - LEVEL
+    alpha = 1 - level
     bounds = []
     for side in (-1, 1):
         if p_min >= alpha:
@@ -149,15 +149,16 @@ def two_sample(a, b) -> Test:
     return _invert(method, a_r, b_r, a.mean() - b.mean(), exact, (na, nb), spread)
 
 
-def one_sample(d) -> Test:
-    """Mean of d (e.g. a measure minus its threshold): the sign-flip permutation test (exact up to 17 values)."""
+def one_sample(d, level: float = LEVEL) -> Test:
+    """Mean of d (e.g. a measure minus its threshold): the sign-flip permutation test (exact up to 17 values), and
+    its interval at `level` (0.90 gives each end as a one-sided 95% bound)."""
     d = _clean(d)
     method = "sign-flip permutation test, mean"
     if len(d) < 1 or np.isnan(d).any():
         return _nan_test(method, (len(d),))
     rows, exact = _signs(len(d))
     return _invert(method, rows @ d / len(d), rows.sum(1) / len(d), d.mean(), exact, (len(d),),
-                   float(np.ptp(d)) if len(d) > 1 else 0.0)
+                   float(np.ptp(d)) if len(d) > 1 else 0.0, level)
 
 
 def slope(x, y) -> Test:

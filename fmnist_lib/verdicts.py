@@ -1,270 +1,208 @@
-"""Generic tests and verdicts: each function turns groups of runs (results.Group) into one Row of a family of tests.
-
-Each row is one of:
-
-- a comparison of two settings ("A gives lower validation loss than B"): Welch's t-test over seeds;
-- a trend ("loss falls as n grows"): least-squares slope of the metric on log2(value) (or on the value, for
-  dropout) over every seed and value, with its 95% confidence interval; the residuals are the noise estimate;
-- a rule with a stated threshold, for claims that are not "A beats B": "fails to train" (diverged, or a final
-  validation loss above FAIL_FACTOR x the reference's, or a fall over the epochs below STALL x the reference's,
-  judged per seed); "slow" (epochs until the validation curve first comes within SLOW_MARGIN of the reference's
-  final value); "diminishing returns" (the gain from n=64 to 256 against the gain from 16 to 64, bootstrap interval
-  over seeds); "without sacrificing capacity" (the validation-loss cost of p=0.2 over p=0, bootstrap interval);
-  "prevents overfitting" (there must be overfitting to prevent, by the OVERFIT rule).
-
-The p-values of the comparisons and trends form one family (`judge`): Holm's adjustment is reported beside the raw p,
-and the verdicts use the adjusted one. Verdicts: supported (the data show the claimed direction at adjusted p < ALPHA,
-or the rule holds in every seed / the interval clears the threshold), contradicted (the opposite, equally firmly),
-inconclusive (the data cannot tell at these seeds), mixed (the rule holds in some seeds and not in others), and
-"direction only (1 seed)" where there is no noise estimate (one seed, two settings): never "supported" then. The
-study's conclusions, each stated as such rows, are fmnist_lib.claims.
-"""
+"""The rows a conclusion becomes, each tested the way docs/analysis.md fixes: an effect with its interval in the
+metric's unit, a permutation test (fmnist_lib.stats), and, once a family is judged, Holm's p and a verdict word.
+A row is one of: a comparison of two settings, a trend over a sweep, "no worse than" within a margin, "fails to
+train" (a claimed size), "slow" (epochs to a target), "prevents overfitting" (with its premise), the share of errors
+among four classes. The measures they test are fmnist_lib.measures; the study's catalogue is fmnist_lib.claims."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .metrics import bootstrap_ci, holm, trend, welch
-from .results import final_value
+from . import measures as m
+from . import stats
 
-ALPHA = 0.05
-FAIL_FACTOR = 2.0  # "fails": a final validation loss above this multiple of the reference's
-STALL = 0.1  # "fails": a fall of validation loss (epoch 1 to the last) below this fraction of the reference's fall
-SLOW_MARGIN = {"loss": 0.10, "acc": 0.01}  # "slow": within 10% of the reference's final loss / 1 point of its accuracy
-DIMINISHING = 0.5  # "n >= 64 is enough": gain from 64 to 256 below this fraction of the gain from 16 to 64
-CAPACITY_COST = 0.05  # "without sacrificing capacity": validation loss of p=0.2 at most 5% above p=0's
-# "prevents overfitting" presumes that p=0 overfits: per seed, its generalization gap above this fraction of its
-# validation loss, or its validation loss ending this fraction above its minimum
-OVERFIT = {"gap": 0.05, "rise": 0.02}
-VERDICTS = ("supported", "contradicted", "inconclusive", "mixed", "direction only (1 seed)")
-ONE_SEED = VERDICTS[-1]
-
+FAIL_FACTOR = 2.0  # "fails to train": a final validation loss at least this multiple of the reference's
+MARGIN = {"loss": 0.02, "acc": 0.01, "epochs": 1.0, "fraction": 0.01, "share": 0.05}  # docs/analysis.md
+OVERFIT = 0.05  # the premise "p = 0 overfits": its overfitting measure above this fraction
+FAMILIES = ("statement", "plain logits")
+HEAD_OF = {"statement": "the statement's (ReLU on the logits)", "plain logits": "plain logits"}
+CLASSIFIER_FIGURES = ("7, 8", "9", "10", "11", "12")
 
 @dataclass
 class Row:
     figure: str
     claim: str
-    measured: str
-    test: str
-    seeds: int
-    p: float = np.nan  # raw p-value of a comparison or trend; NaN for a rule
-    direction: bool | None = None  # the measured direction is the claimed one
-    partial: bool = False  # some runs (diverged) were left out: a "supported" becomes "mixed"
-    verdict: str = ""  # set now for rules, after Holm's adjustment for tests
-    p_holm: float = field(default=np.nan)
+    family: str
+    test: stats.Test
+    claimed: int  # +1 / -1: the sign the study asserts for the effect; 0: "no worse than the margin"
+    margin: float  # in the effect's unit
+    reference: float  # the reference's mean (what the forest plot divides by)
+    unit: str  # e.g. "validation MSE", "epochs", "test accuracy per doubling of n"
+    measured: str  # what the reader needs beside the effect: the groups' means, notes
+    seeds: str  # e.g. "5 vs 10"
+    bar: float | None = None  # the size the claim asserts ("fails": twice the reference)
+    premise: str | None = None  # set when the premise is absent: the verdict is then "premise absent"
+    partial: bool = False  # diverged runs left out: a "supported" becomes "mixed"
+    unsettled: bool = False  # its premise is neither shown nor ruled out: at most "inconclusive"
+    needed: int | None = None  # seeds per setting for 80% power at the row's Holm level (undecided rows)
+    at_best: "Row | None" = None  # the same row at each run's best epoch (loss rows)
+    p_holm: float = float("nan")
+    verdict: str = ""
+    alpha_row: float = float("nan")  # the level Holm asked of this row's p
+    pair: tuple | None = field(default=None, repr=False)  # the two samples, for seeds_needed
+
+    @property
+    def head(self) -> str:
+        return "—" if self.family == "statement" and not self.classifier else HEAD_OF[self.family]
+
+    @property
+    def classifier(self) -> bool:
+        return self.figure in CLASSIFIER_FIGURES
 
 
-def _f(x: float) -> str:
-    return "diverged" if np.isnan(x) else f"{x:.4g}"
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "−∞" if x < 0 else "+∞"
+    return f"{x:+.3g}"
 
 
-def seed_mean(a) -> float:
-    a = np.asarray(a, dtype=float)
-    return np.nan if len(a) == 0 or np.isnan(a).any() else float(a.mean())
+def effect_text(row: Row) -> str:
+    """'+0.0111 validation MSE (95% CI +0.009 to +0.013)', or the one-seed difference."""
+    t = row.test
+    if math.isnan(t.estimate):
+        return "not measurable"
+    ci = "" if math.isnan(t.low) else f" (95% CI {_fmt(t.low)} to {_fmt(t.high)})"
+    return f"{_fmt(t.estimate)} {row.unit}{ci}"
 
 
-def seed_count(*groups) -> int:
-    return min(len(g.runs) for g in groups)
+# --- rows ----------------------------------------------------------------------------------------------------------
+
+def two_groups(figure, claim, family, a, b, claimed, margin, reference, unit, measured, **kw) -> Row:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    partial = bool(np.isnan(a).any() or np.isnan(b).any())
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if partial:
+        measured += "; diverged runs left out"
+    return Row(figure, claim, family, stats.two_sample(a, b), claimed, margin, reference, unit, measured,
+               f"{len(a)} vs {len(b)}", partial=partial, pair=(a, b), **kw)
 
 
-# --- comparisons of two settings -------------------------------------------------------------------------------
-
-def compare(a, b, name_a: str, name_b: str, metric: str, higher_is_better: bool, figure: str, claim: str,
-            label: str) -> Row:
-    """Row "a is better than b on metric": Welch's t-test over seeds; a diverged side is the worse one."""
-    fa, fb = a.final(metric), b.final(metric)
-    ma, mb = seed_mean(fa), seed_mean(fb)
-    seeds = seed_count(a, b)
-    measured = f"{name_a} {_f(ma)} vs {name_b} {_f(mb)} ({label})"
-    test = "Welch's t-test"
-    if np.isnan(ma) or np.isnan(mb):
-        ok = np.isnan(mb) and not np.isnan(ma)
-        verdict = (ONE_SEED if seeds < 2 else "inconclusive" if np.isnan(ma) and np.isnan(mb) else
-                   "supported" if ok else "contradicted")
-        return Row(figure, claim, measured + "; a side diverged", "rule: a diverged run is the worse", seeds,
-                   direction=ok, verdict=verdict)
-    direction = ma > mb if higher_is_better else ma < mb
-    return Row(figure, claim, measured, test, seeds, p=welch(fa, fb), direction=direction)
+def compare(a, b, name_a, name_b, metric, figure, claim, family, at="last", relative_margin=True) -> Row:
+    """"a is better than b on metric": the difference in means a - b; for a loss the claimed sign is -1."""
+    fa, fb = m.values(a, metric, at), m.values(b, metric, at)
+    ref = np.nanmean(fb)
+    acc = m.is_accuracy(metric)
+    margin = MARGIN["acc"] if acc else MARGIN["loss"] * ref
+    measured = f"{name_a} {m.mean_text(fa)} vs {name_b} {m.mean_text(fb)}"
+    return two_groups(figure, claim, family, fa, fb, +1 if acc else -1, margin, ref, m.unit(metric), measured)
 
 
-# --- trends ------------------------------------------------------------------------------------------------------
+def no_worse(a, b, name_a, name_b, metric, figure, claim, family, better: bool = False) -> Row:
+    """"a is no worse than b" (within the margin): the effect is how much worse a is (b - a for an accuracy, a - b
+    for a loss); with `better`, "a is no better than b": how much better a is."""
+    fa, fb = m.values(a, metric), m.values(b, metric)
+    ref = np.nanmean(fb)
+    acc = m.is_accuracy(metric)
+    sign = (-1 if acc else 1) * (-1 if better else 1)
+    measured = f"{name_a} {m.mean_text(fa)} vs {name_b} {m.mean_text(fb)}"
+    unit = m.unit(metric) + (" gained" if better else " lost" if acc else " added")
+    return two_groups(figure, claim, family, sign * fa, sign * fb, 0, MARGIN["acc"] if acc else MARGIN["loss"] * ref, ref,
+                unit, measured)
 
-def trend_row(groups: dict, metric: str, log2: bool, claimed_sign: int, figure: str, claim: str, label: str,
-              param: str) -> Row:
-    """Row "metric moves with the swept value in the claimed direction": the slope over every seed and value."""
+
+def fails(group, reference, name, ref_name, figure, claim) -> Row:
+    """"group fails to train": its final validation loss at least FAIL_FACTOR x the reference's (a diverged run
+    counts as MSE 1, the largest an image in [0, 1] allows)."""
+    a = np.nan_to_num(m.values(group, "val_loss"), nan=1.0)
+    b = m.values(reference, "val_loss")
+    ref = float(np.mean(b))
+    row = two_groups(figure, claim, "statement", a, b, +1, MARGIN["loss"] * ref, ref, "validation MSE",
+               f"{name} {m.mean_text(a)} vs {ref_name} {m.mean_text(b)}; the claim asserts at least "
+               f"{FAIL_FACTOR:g}× ({FAIL_FACTOR * ref:.4g})" + m.still_falling_text(group),
+               bar=(FAIL_FACTOR - 1) * ref)
+    return row
+
+
+def trend(groups, metric, log2, claimed, figure, claim, family, param, at="last", x_of=None, label=None,
+          scale_of=None) -> Row:
+    """"metric moves with the swept value": the least-squares slope over every run (per doubling, or per 0.1 of p).
+    The margin is 2% of the mean of the values (of `scale_of(group)`'s values when given: the generalization gap's
+    margin is 2% of the validation loss), or 1 point of accuracy."""
     x, y = [], []
     for value, g in groups.items():
-        for r in g.runs:
-            x.append(np.log2(value) if log2 else value)
-            y.append(final_value(r, metric))
-    t = trend(x, y)
-    left_out = int(np.isnan(y).sum())
-    unit = f"per doubling of {param}" if log2 else f"per unit of {param}"
-    measured = (f"slope {t['slope']:+.3g} {label} {unit} (95% CI {t['low']:+.3g} to {t['high']:+.3g}); "
-                + ", ".join(f"{param}={v}: {_f(seed_mean(g.final(metric)))}" for v, g in groups.items()))
-    seeds = seed_count(*groups.values())
-    if left_out:
-        measured += f"; {left_out} diverged run(s) left out of the slope"
-    return Row(figure, claim, measured, f"slope on {'log2 ' if log2 else ''}{param} ({t['n']} runs)", seeds, p=t["p"],
-               direction=bool(np.sign(t["slope"]) == claimed_sign) if not np.isnan(t["slope"]) else None,
-               partial=bool(left_out))
+        vals = m.values(g, metric, at) if x_of is None else x_of(value, g)
+        x += [np.log2(value) if log2 else value * 10] * len(vals)
+        y += list(vals)
+    x, y = np.array(x, dtype=float), np.array(y, dtype=float)
+    keep = ~np.isnan(y)
+    mean = float(np.nanmean(y if scale_of is None else np.concatenate([scale_of(g) for g in groups.values()])))
+    acc = m.is_accuracy(metric)
+    per = f"per doubling of {param}" if log2 else f"per +0.1 of {param}"
+    unit = f"{label or m.unit(metric)} {per}"
+    measured = ", ".join(f"{param}={v}: {m.mean_text(m.values(g, metric, at) if x_of is None else x_of(v, g))}"
+                         for v, g in groups.items())
+    sizes = sorted({len(g.runs) for g in groups.values()})
+    return Row(figure, claim, family, stats.slope(x[keep], y[keep]), claimed,
+               MARGIN["acc"] if acc else MARGIN["loss"] * mean, mean, unit, measured,
+               f"{len(groups)} values × {'/'.join(map(str, sizes))} seeds", partial=bool((~keep).any()))
 
 
-# --- rules -------------------------------------------------------------------------------------------------------
-
-def per_seed(outcomes: list[bool], seeds: int) -> tuple[str, str]:
-    k = sum(outcomes)
-    if seeds < 2:
-        return ONE_SEED, f"holds in {k} of 1 seed"
-    verdict = "supported" if k == len(outcomes) else "contradicted" if k == 0 else "mixed"
-    return verdict, f"holds in {k} of {len(outcomes)} seeds"
+def slow(group, reference, metric, figure, claim, family, per_seed: bool) -> Row:
+    """"group is slow": epochs until each run comes within the margin of the reference's final value (its own
+    seed's reference run when `per_seed`), against the reference runs' own."""
+    a, b, target = m.epochs_to_reference(group, reference, metric, per_seed)
+    measured = (f"epochs to come {target}: {m.epochs_text(a, group)} against {m.epochs_text(b, reference)}")
+    return two_groups(figure, claim, family, a, b, +1, MARGIN["epochs"], float(np.mean(b)), "epochs", measured)
 
 
-def fails(group, reference, name: str, ref_name: str, figure: str, claim: str) -> Row:
-    """Row "group fails to train": per seed, diverged, or final val loss > FAIL_FACTOR x the reference's mean,
-    or its val loss fell (epoch 1 to last) by less than STALL x the reference's mean fall."""
-    ref_final = seed_mean(reference.final("val_loss"))
-    ref_fall = np.mean([r.history["val_loss"][0] - r.history["val_loss"][-1] for r in reference.runs
-                        if r.history.get("val_loss")] or [np.nan])
-    outcomes, notes = [], []
-    for r in group.runs:
-        h = r.history["val_loss"]
-        if r.diverged or not h or not np.isfinite(h[-1]):
-            outcomes.append(True)
-            notes.append("diverged")
+def overfitting(groups, p_used, p_none, figure, claim, where: str) -> Row:
+    """"p = p_used prevents overfitting", asked only where p = p_none overfits (the premise, by sign flips)."""
+    a, b = m.overfit_measure(groups[p_used]), m.overfit_measure(groups[p_none])
+    premise = stats.one_sample(b - OVERFIT, level=0.90)  # each end a one-sided 95% bound
+    measured = (f"{where}: overfitting measure (the larger of the generalization gap and the validation loss's "
+                f"rise above its minimum, as fractions of the final validation loss) p={p_used} "
+                f"{m.mean_text(a, pct=True)}, p={p_none} {m.mean_text(b, pct=True)}; premise (p={p_none} above "
+                f"{OVERFIT:.0%}): mean {100 * premise.estimate:+.2f} points, one-sided 95% bounds {100 * premise.low:+.2f} "
+                f"and {100 * premise.high:+.2f}")
+    row = two_groups(figure, claim, "statement", a, b, -1, MARGIN["fraction"], 1.0,  # a fraction: the plot shows points
+               "of the validation loss (fraction)", measured)
+    if premise.high < 0:
+        row.premise = f"p={p_none} does not overfit ({where}): nothing to prevent"
+    elif not premise.low > 0:
+        row.unsettled = True
+        row.measured += "; the premise itself is not settled at these seeds"
+    return row
+
+
+def confusion_share(arms, names, labels, classes, family) -> Row:
+    """"the largest confusions are among the four upper-body classes": each run's share of errors in those 12
+    ordered pairs, against 12/90 (errors spread evenly), by sign flips."""
+    runs = [r for name in names for r in arms[name].runs]
+    share, even, dead = m.upper_body_share(runs, labels, classes)
+    t = stats.one_sample(share - even)
+    measured = (f"share of errors among T-shirt/top, Pullover, Coat, Shirt {m.mean_text(share, pct=True)} "
+                f"(even spread {even:.1%}), runs of {' and '.join(names)}; {dead}")
+    return Row("9", "The largest confusions are among shirt, T-shirt/top, pullover and coat", family, t, +1,
+               MARGIN["share"], 1.0, "share of errors above an even spread", measured, f"{len(runs)} runs")
+
+
+def judge(rows: list[Row], alpha: float = stats.ALPHA) -> list[Row]:
+    """Holm within each family, then each row's verdict (and its best-epoch twin's, by the same adjusted level)."""
+    for family in FAMILIES:
+        members = [row for row in rows if row.family == family and row.premise is None]
+        adjusted = stats.holm([row.test.p for row in members])
+        order = np.argsort([row.test.p for row in members], kind="stable")
+        for rank, i in enumerate(order):
+            members[i].alpha_row = alpha / (len(members) - rank)
+        for row, p in zip(members, adjusted):
+            row.p_holm = p
+    for row in rows:
+        if row.premise is not None:
+            row.verdict = stats.PREMISE_ABSENT
             continue
-        fall = h[0] - h[-1]
-        far, stalled = h[-1] > FAIL_FACTOR * ref_final, fall < STALL * ref_fall
-        outcomes.append(far or stalled)
-        notes.append(f"{h[-1]:.4g}" + (" (far above)" if far else "") + (" (stalled)" if stalled else ""))
-    verdict, held = per_seed(outcomes, seed_count(group))
-    measured = (f"{name}: final validation loss per seed {', '.join(notes)}; {ref_name} {_f(ref_final)}; {held}")
-    test = f"rule per seed: diverged, final > {FAIL_FACTOR:g}× reference, or fall < {STALL:g}× reference's"
-    return Row(figure, claim, measured, test, seed_count(group), verdict=verdict, direction=all(outcomes))
-
-
-def epochs_to_reach(run, metric: str, target: float, higher_is_better: bool) -> int:
-    """First epoch (1-based) at which the metric reaches target; len(history) + 1 when it never does."""
-    h = run.history.get(metric) or []
-    for i, v in enumerate(h):
-        if np.isfinite(v) and (v >= target if higher_is_better else v <= target):
-            return i + 1
-    return run.config.epochs + 1
-
-
-def slow(group, reference, metric: str, higher_is_better: bool, name: str, ref_name: str, figure: str,
-         claim: str, label: str) -> Row:
-    """Row "group is slow": epochs until its curve first comes within SLOW_MARGIN of the reference's final value,
-    against the reference's own (never reaching counts as epochs + 1). Rule: supported if every seed of the group
-    needs more epochs than every seed of the reference, contradicted if none needs more than any, mixed otherwise."""
-    ref = seed_mean(reference.final(metric))
-    margin = SLOW_MARGIN["acc" if higher_is_better else "loss"]
-    target = ref - margin if higher_is_better else ref * (1 + margin)
-    a = [epochs_to_reach(r, metric, target, higher_is_better) for r in group.runs]
-    b = [epochs_to_reach(r, metric, target, higher_is_better) for r in reference.runs]
-    epochs = group.runs[0].config.epochs
-
-    def show(counts):
-        return ", ".join(str(c) if c <= epochs else f">{epochs}" for c in counts)
-
-    seeds = seed_count(group, reference)
-    verdict = (ONE_SEED if seeds < 2 else "supported" if min(a) > max(b) else
-               "contradicted" if max(a) <= min(b) else "mixed")
-    measured = (f"epochs to reach {label} {target:.4g} ({'1 point below' if higher_is_better else 'within 10% of'} "
-                f"{ref_name}'s final {ref:.4g}): {name} {show(a)}; {ref_name} {show(b)}")
-    return Row(figure, claim, measured, "rule: every seed slower than every reference seed (not reached: "
-               "epochs + 1)", seeds, verdict=verdict, direction=min(a) > max(b))
-
-
-def diminishing(groups: dict, metric: str, figure: str, claim: str, small=16, mid=64, large=256) -> Row:
-    """Row "n >= mid is enough": gain(mid -> large) / gain(small -> mid) below DIMINISHING, bootstrap interval."""
-    s, m, l = (groups[v].final(metric) for v in (small, mid, large))
-    low_gain, high_gain = seed_mean(s) - seed_mean(m), seed_mean(m) - seed_mean(l)
-    ratio = high_gain / low_gain if low_gain > 0 else np.inf
-    # the interval of the linear form gain(mid->large) - DIMINISHING * gain(small->mid): < 0 iff the ratio is below
-    # DIMINISHING with a positive first gain, and it has no division by a gain near 0
-    lo, hi = bootstrap_ci([s, m, l], lambda a, b, c: (b - c) - DIMINISHING * (a - b))
-    seeds = seed_count(*(groups[v] for v in (small, mid, large)))
-    measured = (f"gain {small}→{mid}: {low_gain:.4g}; gain {mid}→{large}: {high_gain:.4g}; ratio {ratio:.2f}"
-                + ("" if np.isnan(lo) else f"; gain {mid}→{large} − {DIMINISHING:g} × gain {small}→{mid}: 95% "
-                   f"bootstrap CI {lo:.3g} to {hi:.3g}"))
-    if seeds < 2:
-        verdict = ONE_SEED
-    elif hi < 0:
-        verdict = "supported"
-    elif lo > 0:
-        verdict = "contradicted"
-    else:
-        verdict = "inconclusive"
-    return Row(figure, claim, measured, f"rule: ratio < {DIMINISHING:g} (bootstrap interval of the difference)", seeds,
-               verdict=verdict, direction=ratio < DIMINISHING)
-
-
-def capacity_cost(groups: dict, p_used=0.2, p_none=0.0, figure="5", claim="") -> Row:
-    """Row "p=0.2 does not sacrifice capacity": its validation loss at most CAPACITY_COST above p=0's."""
-    a, b = groups[p_used].final("val_loss"), groups[p_none].final("val_loss")
-    ref = seed_mean(b)
-    cost = seed_mean(a) / ref - 1
-    lo, hi = bootstrap_ci([a, b], lambda x, y: x / y - 1)
-    seeds = seed_count(groups[p_used], groups[p_none])
-    measured = (f"validation loss p={p_used}: {_f(seed_mean(a))}, p={p_none}: {_f(ref)}; cost {100 * cost:+.1f}%"
-                + ("" if np.isnan(lo) else f" (95% CI {100 * lo:+.1f}% to {100 * hi:+.1f}%)"))
-    verdict = (ONE_SEED if seeds < 2 else "supported" if hi <= CAPACITY_COST else
-               "contradicted" if lo > CAPACITY_COST else "inconclusive")
-    return Row(figure, claim, measured, f"rule: cost ≤ {100 * CAPACITY_COST:g}% (bootstrap interval)", seeds, verdict=verdict,
-               direction=cost <= CAPACITY_COST)
-
-
-def generalization_gap(run) -> float:
-    """Final eval-mode validation loss minus final eval-mode training loss (on a training subset)."""
-    return final_value(run, "val_loss") - final_value(run, "train_eval_loss")
-
-
-def overfits(run) -> bool:
-    """The run overfits by the OVERFIT rule: its eval-mode generalization gap, or the rise of its validation loss
-    from its minimum to the end, is a material fraction of its validation loss."""
-    h = run.history.get("val_loss") or []
-    if run.diverged or not h:
-        return False
-    return (generalization_gap(run) > OVERFIT["gap"] * h[-1]) or (h[-1] > (1 + OVERFIT["rise"]) * min(h))
-
-
-def gap_row(groups: dict, p_used=0.2, p_none=0.0, figure="5", claim="") -> Row:
-    """Row "p=0.2 prevents overfitting". There must be overfitting to prevent: a seed of p=0 overfits by the OVERFIT
-    rule. If none does, the claim is contradicted whatever the gaps; else p=0.2's generalization gap must be smaller
-    than p=0's (Welch over seeds), and at most "mixed" when only some seeds of p=0 overfit."""
-    a = [generalization_gap(r) for r in groups[p_used].runs]
-    b = [generalization_gap(r) for r in groups[p_none].runs]
-    none_runs = [r for r in groups[p_none].runs if r.history.get("val_loss") and not r.diverged]
-    rel_gap = np.mean([generalization_gap(r) / r.history["val_loss"][-1] for r in none_runs] or [np.nan])
-    rise = np.mean([r.history["val_loss"][-1] / min(r.history["val_loss"]) - 1 for r in none_runs] or [np.nan])
-    k = sum(overfits(r) for r in groups[p_none].runs)
-    seeds = seed_count(groups[p_used], groups[p_none])
-    measured = (f"gap (validation − training loss, both eval mode) p={p_used}: {_f(seed_mean(a))}, p={p_none}: "
-                f"{_f(seed_mean(b))}; p={p_none}'s gap is {100 * rel_gap:.2g}% of its validation loss, which ends "
-                f"{100 * rise:.2g}% above its minimum: p={p_none} overfits in {k} of {len(groups[p_none].runs)} seeds")
-    rule = (f"p={p_none} must overfit (gap > {100 * OVERFIT['gap']:g}% of its validation loss, or a rise > "
-            f"{100 * OVERFIT['rise']:g}% above its minimum)")
-    if k == 0:
-        return Row(figure, claim, measured + ": nothing to prevent", f"rule: {rule}", seeds,
-                   direction=False, verdict=ONE_SEED if seeds < 2 else "contradicted")
-    return Row(figure, claim, measured, f"{rule}; then Welch's t-test on the gap", seeds, p=welch(a, b),
-               direction=seed_mean(a) < seed_mean(b), partial=k < len(groups[p_none].runs))
-
-
-def judge(rows: list[Row], alpha: float = ALPHA) -> list[Row]:
-    """Holm-adjust the family of p-values, then give every test row its verdict from the adjusted p."""
-    adjusted = holm([row.p for row in rows])
-    for row, p in zip(rows, adjusted):
-        row.p_holm = p
-        if row.verdict:
-            continue
-        if np.isnan(row.p):
-            row.verdict = ONE_SEED if row.seeds < 2 else "inconclusive"
-        elif p < alpha:
-            row.verdict = ("mixed" if row.partial else "supported") if row.direction else "contradicted"
-        else:
-            row.verdict = "inconclusive"
+        row.verdict = stats.verdict(row.test, row.claimed, row.margin, row.p_holm, alpha, row.bar)
+        if row.partial and row.verdict == stats.SUPPORTED:
+            row.verdict = stats.MIXED
+        if row.unsettled:
+            row.verdict = stats.INCONCLUSIVE
+        if row.at_best is not None:
+            twin = row.at_best
+            twin.verdict = stats.verdict(twin.test, twin.claimed, twin.margin,
+                                         min(1.0, twin.test.p * row.p_holm / row.test.p) if row.test.p else
+                                         row.p_holm, alpha, twin.bar)
+        if row.verdict in (stats.INCONCLUSIVE, stats.MIXED) and row.pair is not None:
+            row.needed = stats.seeds_needed(*row.pair, row.alpha_row)
     return rows
