@@ -37,11 +37,20 @@ def _band(ax, group: Group, metric: str, label: str, **style):
     epochs = np.arange(1, len(mean) + 1)
     style = {"marker": "o" if len(mean) <= 12 else None, "markersize": 3, **style}
     line, = ax.plot(epochs, mean, label=label, **style)
-    if len(group.runs) > 1:
+    if _bimodal(group):  # runs with and without a never-predicted class: a band would show a spread no run has
+        for r in group.runs:
+            ax.plot(epochs, r.history[metric][:len(epochs)], color=line.get_color(), lw=0.6, alpha=0.6)
+    elif len(group.runs) > 1:
         ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     if group.diverged and len(mean):
         ax.plot(epochs[-1], mean[-1], "x", color=line.get_color(), markersize=9)
     return line
+
+
+def _bimodal(group: Group) -> bool:
+    """Some runs of the group end with a class they never predict and some do not (the statement's ReLU head)."""
+    dead = [(r.history.get("test_unpredicted") or [0])[-1] > 0 for r in group.runs]
+    return any(dead) and not all(dead)
 
 
 def _ylabel(metric: str) -> str:

@@ -131,3 +131,11 @@ def smallest_p_text(table: pd.DataFrame) -> str:
 def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows the forest plot draws: every row with a finite estimate."""
     return table[np.isfinite(table.estimate.astype(float))]
+
+
+PLAN_COMMIT = "44f167f"  # the commit of docs/analysis.md and fmnist_lib/stats.py, before any new seed was read
+
+
+def plan_text() -> str:
+    return (f"The analysis plan (the tests, margins, families and verdict words) was committed as {PLAN_COMMIT}, "
+            "before any of the seeds added after the publication full-v1 was read.")

@@ -1,5 +1,6 @@
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from fmnist_lib import narrate, plots
@@ -89,3 +90,35 @@ def test_silent_classes_are_counted_per_seed_for_the_relu_head_only():
     assert "batch size 25: 2, 0; batch size 100: 0, 1" in text
     assert narrate.silent_classes_text({25: Group(25, [clf(0, 2, head="linear")])}, "batch_size") == ""
     assert narrate.silent_classes_text(sweep(), "lr") == ""  # autoencoders
+
+
+def test_a_bimodal_group_is_drawn_as_thin_lines_per_seed_not_a_band():
+    def clf(seed, acc, dead):
+        h = {"val_acc": [acc - 0.1, acc], "test_unpredicted": [dead, dead]}
+        return RunResult(Config(model="classifier", seed=seed), h, "ok", state={}, meta={})
+
+    bimodal = Group("scratch", [clf(0, 0.80, 1), clf(1, 0.90, 0), clf(2, 0.80, 1)])
+    alike = Group("scratch", [clf(0, 0.90, 0), clf(1, 0.91, 0), clf(2, 0.89, 0)])
+    for group, lines, bands in ((bimodal, 1 + 3, 0), (alike, 1, 1)):
+        fig, ax = plt.subplots()
+        plots._band(ax, group, "val_acc", "scratch")
+        assert (len(ax.lines), len(ax.collections)) == (lines, bands)
+        plt.close(fig)
+
+
+def test_forest_plot_draws_a_line_per_row_coloured_by_verdict_with_its_margin():
+    table = pd.DataFrame([
+        {"figure": "4", "claim": "n = 16 is too small", "family": "statement", "verdict": "supported",
+         "estimate": -0.011, "low": -0.015, "high": -0.007, "margin": 0.0008, "reference": 0.04},
+        {"figure": "7, 8", "claim": "scratch beats frozen", "family": "plain logits", "verdict": "inconclusive",
+         "estimate": 0.05, "low": -np.inf, "high": np.inf, "margin": 0.01, "reference": 0.75}])
+    fig = plots.plot_forest(table)
+    ax = fig.axes[0]
+    assert "Forest plot" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert sorted(labels) == ["4: n = 16 is too small", "7, 8: scratch beats frozen [plain logits]"]
+    segments = [line for line in ax.lines if len(line.get_xdata()) == 2]
+    first = next(s for s in segments if s.get_ydata()[0] == 1)  # the first row is drawn on top
+    assert np.allclose(first.get_xdata(), [-37.5, -17.5])  # the interval relative to the reference, in %
+    assert first.get_color() == plots.VERDICT_COLORS["supported"]
+    plt.close(fig)
