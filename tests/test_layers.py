@@ -9,6 +9,7 @@ from .conftest import ROOT
 # cache → launch → results → claims, narrate, plots → report).
 LAYERS = [
     {"paths", "config", "words", "choices", "metrics", "stats"},
+    {"measures"},
     {"data", "models", "plan", "checkpoint"},
     {"provenance"},
     {"train"},
@@ -19,7 +20,7 @@ LAYERS = [
     {"results", "store", "verify"},
     {"verdicts"},
     {"claims", "narrate", "plots"},
-    {"render"},
+    {"render", "summary"},
     {"report", "answer", "nbrun"},
 ]
 MAX_LINES = 300
