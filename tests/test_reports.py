@@ -47,7 +47,8 @@ def test_report_html_holds_the_figures_and_no_code(smoke_report):
     # figure 1, 8 sweeps, arms, 2 confusion matrices, the head ablation: 13 embedded figures
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64', html)) >= 13
     for text in ("The bottom line", "The study's conclusions, tested", "Holm", "The Sigmoid output trains",
-                 "Adam converges", "n ≥ 64 is enough", "p = 0.2 prevents overfitting", "lr = 1e-4 is slow",
+                 "Adam converges", "n = 16 is too small", "p = 0.2 prevents overfitting", "Forest plot",
+                     "What changed since the last publication", "permutation test", "lr = 1e-4 is slow",
                  "in accuracy", "in loss", "The largest confusions are among", "converges very slowly",
                  "Larger n gives higher accuracy", "Smaller batches give lower loss", "direction only (1 seed)",
                  "Figure 1.", "Figure 6.", "Figures 7 and 8.", "Figure 9.", "Figure 12.", "classes never predicted",
