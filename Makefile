@@ -68,9 +68,12 @@ help:
 	@printf '  %s\n' $(NOTEBOOKS)
 
 ifneq ($(OWN_VENV),)
-$(STAMP_VENV): pyproject.toml
+$(STAMP_VENV): pyproject.toml constraints.txt
+	@echo "setup: building $(VENV) with the pinned packages of constraints.txt (torch's CUDA build included, 6 GB):" \
+	  "minutes, once (docs/timings.md)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
+	  | grep -v "is ignored: it is neither" || true
 	$(PY) -c "import fmnist_lib, torch, torchvision, papermill, weasyprint"
 	touch $@
 
