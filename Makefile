@@ -155,8 +155,21 @@ $(OUT)/%.html: $(OUT)/%.ipynb
 $(OUT)/report.pdf: $(OUT)/report.html
 	$(PY) -m fmnist_lib.render $< $@
 
-## report: execute every notebook into reports/PROFILE/ and render report.html and report.pdf
-report: $(OUT)/report.html $(OUT)/report.pdf $(PAGES)
+# the rendered pages; rendered-from.json beside them records the runs and the code they came from
+RENDERED := $(OUT)/report.html $(OUT)/report.pdf $(PAGES)
+FORCE ?=
+
+## report: execute every notebook into reports/PROFILE/, render report.html and report.pdf (pages whose runs and code are unchanged are left alone; FORCE=1 renders anyway)
+report: | setup
+	@if [ -z "$(strip $(FORCE))" ] && $(PY) -m fmnist_lib.rendered unchanged $(PROFILE) $(RENDERED); then \
+	  echo "report: $(OUT)/report.html and report.pdf are up to date: the runs and the code are those they were" \
+	    "rendered from ($(OUT)/rendered-from.json); FORCE=1 renders them again"; \
+	else $(MAKE) --no-print-directory render; fi
+
+# the render itself (make report decides whether it is needed)
+.PHONY: render
+render: $(RENDERED)
+	$(PY) -m fmnist_lib.rendered record $(PROFILE)
 	@echo "report: $(OUT)/report.html $(OUT)/report.pdf"
 
 ## <notebook>: re-run one notebook (listed below); with PARAMS into custom/, named after them

@@ -20,7 +20,7 @@ LAYERS = [
     {"results", "store", "verify"},
     {"verdicts"},
     {"claims", "narrate", "plots"},
-    {"render", "summary"},
+    {"render", "summary", "rendered"},
     {"report", "answer", "nbrun"},
 ]
 MAX_LINES = 300
