@@ -13,6 +13,23 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+# Narrow screens (phones): every table of report.styled() stacks, one block per row, each cell led by its column's name
+# (the ::before labels styled() writes; hidden on wide screens and in print); long hashes wrap.
+SCREEN_CSS = """
+.jp-RenderedHTMLCommon td.data::before { display: none; }
+@media screen and (max-width: 720px) {
+  body { padding: 0 6px !important; }
+  .jp-RenderedHTMLCommon table, .jp-RenderedHTMLCommon tbody, .jp-RenderedHTMLCommon td {
+    display: block; width: auto !important; max-width: 100%; }
+  .jp-RenderedHTMLCommon thead { display: none; }
+  .jp-RenderedHTMLCommon tr { display: flex; flex-direction: column; padding: 6px 0; border-top: 1px solid #bbb; }
+  .jp-RenderedHTMLCommon td { text-align: left !important; padding: 1px 0 !important; border: none !important;
+    overflow-wrap: anywhere; }
+  .jp-RenderedHTMLCommon td.data::before { display: inline; font-weight: 600; }
+  .jp-OutputArea-output { overflow-x: visible !important; }
+}
+"""
+
 PRINT_CSS = """
 @page { size: A4; margin: 14mm 12mm; @bottom-right { content: counter(page) " / " counter(pages); font-size: 8pt; } }
 body { font-size: 10pt; }
@@ -33,13 +50,16 @@ h1, h2, h3 { page-break-after: avoid; }
 
 
 def write_html(notebook: Path, page: Path, no_input: bool = False) -> None:
-    """Render `notebook` as `page` (what `jupyter nbconvert --to html [--no-input]` writes), atomically."""
+    """Render `notebook` as `page` (what `jupyter nbconvert --to html [--no-input]` writes) with SCREEN_CSS,
+    atomically."""
     quiet = logging.getLogger("fmnist_lib.render.html")
     quiet.setLevel(logging.ERROR)  # as nbconvert's --log-level ERROR
     exporter = HTMLExporter(log=quiet, exclude_input=no_input, exclude_input_prompt=no_input,
                             exclude_output_prompt=no_input)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
                                           resources={"metadata": {"name": page.stem, "path": str(page.parent)}})
+    head = body.index("</head>")
+    body = f"{body[:head]}<style>{SCREEN_CSS}</style>\n{body[head:]}"
     tmp = page.with_name(f".{page.name}.{os.getpid()}.part")
     try:
         tmp.write_text(body, encoding="utf-8")

@@ -30,3 +30,20 @@ def test_a_tables_id_depends_on_its_content_only_the_same_in_every_process():
     html = render()
     ids = set(re.findall(r'id="T_(table-[0-9a-f]+)', html))
     assert html == render() and len(ids) == 2
+
+
+def test_on_a_narrow_screen_each_cell_is_led_by_its_column_and_the_verdict_comes_first(tmp_path):
+    import nbformat
+
+    from fmnist_lib.render import SCREEN_CSS, write_html
+
+    html = styled(pd.DataFrame({"claim": ["a"], "p (Holm)": [0.1], "verdict": ["supported"]})).to_html()
+    assert 'td.col1::before {\n  content: "p (Holm): ";' in html and "td.col2 {\n  order: -1;" in html
+    assert "::before" not in styled(pd.DataFrame({"what": ["seed"], "value": [1]})).to_html()  # name and value
+    # the page carries the CSS that stacks the rows on narrow screens only (print and wide screens keep the table)
+    notebook = tmp_path / "n.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t")]), notebook)
+    write_html(notebook, tmp_path / "n.html", no_input=True)
+    page = (tmp_path / "n.html").read_text()
+    assert SCREEN_CSS in page and page.index(SCREEN_CSS) < page.index("</head>")
+    assert "@media screen and (max-width: 720px)" in SCREEN_CSS
