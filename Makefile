@@ -200,12 +200,17 @@ bench: setup
 estimate: setup
 	$(PY) benchmarks/estimate.py $(PROFILE) $(WORKERS)
 
-## lab: JupyterLab on the notebooks with the `fmnist` kernel; says which profiles are cached (LAB_ARGS: more options)
+# JupyterLab on the project root, opening on notebooks/ (the rendered reports one click up, in $(REPORTS)/); its
+# kernels talk over IPC sockets in Jupyter's runtime folder, not TCP (so no "running over TCP without encryption")
+LAB_OPTS := --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks --KernelManager.transport=ipc
+
+## lab: JupyterLab on the project, opening on notebooks/, with the `fmnist` kernel; says which profiles are cached (LAB_ARGS: more options)
 lab: setup
 	@$(PY) -m fmnist_lib.launch --status
-	@echo "lab: JupyterLab on notebooks/ with the kernel \"Python (fmnist)\": open the http://...:PORT/lab?token=... URL" \
-	  "it prints below (port 8888 unless taken or set in LAB_ARGS); Ctrl-C stops it"
-	$(JUPYTER) lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	@echo "lab: JupyterLab on this project, opening on notebooks/ (the reports are in $(REPORTS)/), with the kernel" \
+	  "\"Python (fmnist)\": open the http://...:PORT/lab/tree/notebooks?token=... URL it prints below (port 8888 unless" \
+	  "taken or set in LAB_ARGS); Ctrl-C stops it"
+	$(JUPYTER) lab $(LAB_OPTS) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 ## publish: copy PROFILE's finished runs from the run cache into the committed store reports/PROFILE/store/
 .PHONY: publish verify
