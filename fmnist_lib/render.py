@@ -49,15 +49,40 @@ h1, h2, h3 { page-break-after: avoid; }
 """
 
 
+def final_frames(text: str) -> str:
+    """`text` as a terminal leaves it: each line as its last carriage return left it (a progress bar's last frame)."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def collapse_streams(nb) -> None:
+    """In every code cell, consecutive outputs of one stream (stdout, stderr) as one output, each line at its final
+    frame: a progress bar's redraws become its last line instead of several blocks of repeated frames."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.outputs:
+            if out.output_type == "stream" and merged and merged[-1].output_type == "stream" \
+                    and merged[-1].name == out.name:
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream":
+                out.text = final_frames(out.text)
+        cell.outputs = [out for out in merged if out.output_type != "stream" or out.text.strip()]
+
+
 def write_html(notebook: Path, page: Path, no_input: bool = False) -> None:
-    """Render `notebook` as `page` (what `jupyter nbconvert --to html [--no-input]` writes) with SCREEN_CSS,
-    atomically."""
+    """Render `notebook` as `page` (what `jupyter nbconvert --to html [--no-input]` writes) with SCREEN_CSS and
+    progress bars at their last frame (collapse_streams), atomically."""
     quiet = logging.getLogger("fmnist_lib.render.html")
     quiet.setLevel(logging.ERROR)  # as nbconvert's --log-level ERROR
     exporter = HTMLExporter(log=quiet, exclude_input=no_input, exclude_input_prompt=no_input,
                             exclude_output_prompt=no_input)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
-                                          resources={"metadata": {"name": page.stem, "path": str(page.parent)}})
+    nb = nbformat.read(notebook, as_version=4)
+    collapse_streams(nb)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": page.stem, "path": str(page.parent)}})
     head = body.index("</head>")
     body = f"{body[:head]}<style>{SCREEN_CSS}</style>\n{body[head:]}"
     tmp = page.with_name(f".{page.name}.{os.getpid()}.part")

@@ -47,3 +47,22 @@ def test_on_a_narrow_screen_each_cell_is_led_by_its_column_and_the_verdict_comes
     page = (tmp_path / "n.html").read_text()
     assert SCREEN_CSS in page and page.index(SCREEN_CSS) < page.index("</head>")
     assert "@media screen and (max-width: 720px)" in SCREEN_CSS
+
+
+def test_a_progress_bar_in_a_page_is_one_line_at_its_last_frame(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from fmnist_lib.render import write_html
+
+    bar = ["\rtraining:   0%|          | 0/4", "\rtraining:  50%|█████     | 2/4", "\rtraining: 100%|██████████| 4/4\n"]
+    cell = new_code_cell("collect()", outputs=[new_output("stream", name="stderr", text=bar[0]),
+                                               new_output("stream", name="stdout", text="training 2 run(s)\n"),
+                                               new_output("stream", name="stderr", text=bar[1]),
+                                               new_output("stream", name="stderr", text=bar[2])])
+    notebook = tmp_path / "n.ipynb"
+    nbformat.write(new_notebook(cells=[cell]), notebook)
+    write_html(notebook, tmp_path / "n.html")
+    page = (tmp_path / "n.html").read_text()
+    assert page.count('data-mime-type="application/vnd.jupyter.stderr"') == 2  # before and after the print
+    assert "training: 100%" in page and "training:  50%" not in page and page.count("training:   0%") == 1
