@@ -100,7 +100,14 @@ def html_to_pdf(html: Path, pdf: Path) -> None:
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     tmp = pdf.with_name(f".{pdf.name}.part")
     try:
-        HTML(filename=str(html)).write_pdf(str(tmp), stylesheets=[CSS(string=PRINT_CSS)])
+        document = HTML(filename=str(html)).render(stylesheets=[CSS(string=PRINT_CSS)])
+        # WeasyPrint resolves a link to a page beside the report (autoencoder.html) into this machine's file:// path:
+        # kept relative, it works beside the PDF anywhere, and the PDF does not depend on where it was rendered
+        here = Path(html).resolve().parent.as_uri() + "/"
+        for page in document.pages:
+            page.links = [(kind, target[len(here):] if kind == "external" and target.startswith(here) else target,
+                           *rest) for kind, target, *rest in page.links]
+        document.write_pdf(str(tmp))
         tmp.replace(pdf)
     finally:
         tmp.unlink(missing_ok=True)

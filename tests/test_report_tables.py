@@ -66,3 +66,22 @@ def test_a_progress_bar_in_a_page_is_one_line_at_its_last_frame(tmp_path):
     page = (tmp_path / "n.html").read_text()
     assert page.count('data-mime-type="application/vnd.jupyter.stderr"') == 2  # before and after the print
     assert "training: 100%" in page and "training:  50%" not in page and page.count("training:   0%") == 1
+
+
+def test_the_pdf_links_the_pages_beside_it_relatively_and_does_not_depend_on_where_it_was_rendered(tmp_path):
+    from pypdf import PdfReader
+
+    from fmnist_lib.render import html_to_pdf
+
+    pdfs = []
+    for folder in ("a", "b/deeper"):
+        (tmp_path / folder).mkdir(parents=True)
+        page = tmp_path / folder / "report.html"
+        page.write_text('<html><body><p><a href="autoencoder.html">autoencoder</a> '
+                        '<a href="https://example.org/">elsewhere</a></p></body></html>')
+        html_to_pdf(page, tmp_path / folder / "report.pdf")
+        pdfs.append((tmp_path / folder / "report.pdf").read_bytes())
+    assert pdfs[0] == pdfs[1]
+    reader = PdfReader(tmp_path / "a" / "report.pdf")
+    uris = {a.get_object()["/A"]["/URI"] for a in reader.pages[0]["/Annots"]}
+    assert uris == {"autoencoder.html", "https://example.org/"}
