@@ -70,7 +70,7 @@ help:
 ifneq ($(OWN_VENV),)
 $(STAMP_VENV): pyproject.toml constraints.txt
 	@echo "setup: building $(VENV) with the pinned packages of constraints.txt (torch's CUDA build included, 6 GB):" \
-	  "minutes, once (docs/timings.md)"
+	  "minutes, once (README.md: How long things take here)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
 	  | grep -v "is ignored: it is neither" || true

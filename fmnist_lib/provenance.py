@@ -136,7 +136,7 @@ def runs_table(runs) -> pd.DataFrame:
         runs = _runs(runs).values()
     return pd.DataFrame([{
         "run": r.config.key(), "config": r.config.label(), "epochs": r.meta["epochs_run"], "status": r.status,
-        "seconds": round(r.meta["wall_seconds"], 1), "device": r.meta.get("device") or "unknown",
+        "seconds": r.meta["wall_seconds"], "device": r.meta.get("device") or "unknown",
         "cpu": r.meta.get("cpu") or "unknown", "threads": r.meta.get("threads"),
         "channels_last": r.config.channels_last, "machine": machine_kind(r.meta),
         "commit": r.meta.get("commit") or "unknown",
