@@ -173,8 +173,13 @@ render: $(RENDERED)
 	@echo "report: $(OUT)/report.html $(OUT)/report.pdf"
 
 ## <notebook>: re-run one notebook (listed below); with PARAMS into custom/, named after them
-$(NOTEBOOKS): setup
-	$(PY) -m fmnist_lib.nbrun $(call nb_src,$@) $(NBOUT)/$@.ipynb $(call nb_args,$@) --html $(if $(strip $(PARAMS)),--custom $(PARAMS))
+# PARAMS are checked first (names and values, in a second, no kernel), then the set-up, then nbrun trains the runs the
+# notebook reads (estimate, one progress bar) and executes it, naming the file it writes
+nb_run = $(PY) -m fmnist_lib.nbrun $(call nb_src,$1) $(NBOUT)/$1.ipynb $(call nb_args,$1) $2 $(if $(strip $(PARAMS)),--custom $(PARAMS))
+$(NOTEBOOKS): $(STAMP_VENV)
+	@$(call nb_run,$@,--check)
+	@$(MAKE) --no-print-directory setup PARAMS=
+	@$(call nb_run,$@,--html)
 
 sweep-%:
 	$(error there is no sweep '$*'; allowed: $(SWEEPS) (as make sweep-NAME))

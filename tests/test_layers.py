@@ -11,7 +11,7 @@ LAYERS = [
     {"paths", "config", "words", "choices", "metrics", "stats"},
     {"measures"},
     {"data", "models", "plan", "checkpoint"},
-    {"provenance"},
+    {"provenance", "params"},
     {"train"},
     {"cache"},
     {"runner"},

@@ -92,6 +92,8 @@ BAD_PARAMETERS = [
     ("comparison", "-p seeds 0", "seeds=0 is out of range"),
     ("sweep-autoencoder-lr", "-y 'overrides: {lr: 1}'", "overrides may not set 'lr'"),
     ("sweep-autoencoder-lr", "-y 'overrides: {momentum: 0.9}'", "unknown config field 'momentum'"),
+    ("sweep-autoencoder-lr", "-p values [0.001,0.01]", "use -y 'values: [0.001,0.01]'"),
+    ("autoencoder", "-p values [0.001,0.01]", "unknown parameter 'values' for notebooks/autoencoder.ipynb"),
 ]
 
 
@@ -118,6 +120,8 @@ def test_bad_parameters_fail_before_training_with_one_line(bad_parameter_runs, c
     assert not runs.exists() or not [p for p in runs.iterdir() if not p.name.startswith(".")]
     reports = env_dir / "reports"
     assert not list(reports.rglob("*.ipynb")) and not list(reports.rglob("*.html"))
+    # refused first: before make's set-up (whose data check prints this line every time) and before any kernel
+    assert "Fashion-MNIST verified" not in result.stdout and "Executing" not in result.stderr, result.stdout
 
 
 def test_papermill_directly_also_refuses_out_of_range_values(tmp_path):
