@@ -68,9 +68,12 @@ help:
 	@printf '  %s\n' $(NOTEBOOKS)
 
 ifneq ($(OWN_VENV),)
-$(STAMP_VENV): pyproject.toml
+$(STAMP_VENV): pyproject.toml constraints.txt
+	@echo "setup: building $(VENV) with the pinned packages of constraints.txt (torch's CUDA build included, 6 GB):" \
+	  "minutes, once (README.md: How long things take here)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
+	  | grep -v "is ignored: it is neither" || true
 	$(PY) -c "import fmnist_lib, torch, torchvision, papermill, weasyprint"
 	touch $@
 
@@ -152,13 +155,31 @@ $(OUT)/%.html: $(OUT)/%.ipynb
 $(OUT)/report.pdf: $(OUT)/report.html
 	$(PY) -m fmnist_lib.render $< $@
 
-## report: execute every notebook into reports/PROFILE/ and render report.html and report.pdf
-report: $(OUT)/report.html $(OUT)/report.pdf $(PAGES)
+# the rendered pages; rendered-from.json beside them records the runs and the code they came from
+RENDERED := $(OUT)/report.html $(OUT)/report.pdf $(PAGES)
+FORCE ?=
+
+## report: execute every notebook into reports/PROFILE/, render report.html and report.pdf (pages whose runs and code are unchanged are left alone; FORCE=1 renders anyway)
+report: | setup
+	@if [ -z "$(strip $(FORCE))" ] && $(PY) -m fmnist_lib.rendered unchanged $(PROFILE) $(RENDERED); then \
+	  echo "report: $(OUT)/report.html and report.pdf are up to date: the runs and the code are those they were" \
+	    "rendered from ($(OUT)/rendered-from.json); FORCE=1 renders them again"; \
+	else $(MAKE) --no-print-directory render; fi
+
+# the render itself (make report decides whether it is needed)
+.PHONY: render
+render: $(RENDERED)
+	$(PY) -m fmnist_lib.rendered record $(PROFILE)
 	@echo "report: $(OUT)/report.html $(OUT)/report.pdf"
 
 ## <notebook>: re-run one notebook (listed below); with PARAMS into custom/, named after them
-$(NOTEBOOKS): setup
-	$(PY) -m fmnist_lib.nbrun $(call nb_src,$@) $(NBOUT)/$@.ipynb $(call nb_args,$@) --html $(if $(strip $(PARAMS)),--custom $(PARAMS))
+# PARAMS are checked first (names and values, in a second, no kernel), then the set-up, then nbrun trains the runs the
+# notebook reads (estimate, one progress bar) and executes it, naming the file it writes
+nb_run = $(PY) -m fmnist_lib.nbrun $(call nb_src,$1) $(NBOUT)/$1.ipynb $(call nb_args,$1) $2 $(if $(strip $(PARAMS)),--custom $(PARAMS))
+$(NOTEBOOKS): $(STAMP_VENV)
+	@$(call nb_run,$@,--check)
+	@$(MAKE) --no-print-directory setup PARAMS=
+	@$(call nb_run,$@,--html)
 
 sweep-%:
 	$(error there is no sweep '$*'; allowed: $(SWEEPS) (as make sweep-NAME))
@@ -184,12 +205,17 @@ bench: setup
 estimate: setup
 	$(PY) benchmarks/estimate.py $(PROFILE) $(WORKERS)
 
-## lab: JupyterLab on the notebooks with the `fmnist` kernel; says which profiles are cached (LAB_ARGS: more options)
+# JupyterLab on the project root, opening on notebooks/ (the rendered reports one click up, in $(REPORTS)/); its
+# kernels talk over IPC sockets in Jupyter's runtime folder, not TCP (so no "running over TCP without encryption")
+LAB_OPTS := --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks --KernelManager.transport=ipc
+
+## lab: JupyterLab on the project, opening on notebooks/, with the `fmnist` kernel; says which profiles are cached (LAB_ARGS: more options)
 lab: setup
 	@$(PY) -m fmnist_lib.launch --status
-	@echo "lab: JupyterLab on notebooks/ with the kernel \"Python (fmnist)\": open the http://...:PORT/lab?token=... URL" \
-	  "it prints below (port 8888 unless taken or set in LAB_ARGS); Ctrl-C stops it"
-	$(JUPYTER) lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	@echo "lab: JupyterLab on this project, opening on notebooks/ (the reports are in $(REPORTS)/), with the kernel" \
+	  "\"Python (fmnist)\": open the http://...:PORT/lab/tree/notebooks?token=... URL it prints below (port 8888 unless" \
+	  "taken or set in LAB_ARGS); Ctrl-C stops it"
+	$(JUPYTER) lab $(LAB_OPTS) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 ## publish: copy PROFILE's finished runs from the run cache into the committed store reports/PROFILE/store/
 .PHONY: publish verify

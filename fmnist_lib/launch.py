@@ -57,7 +57,10 @@ def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None, prio
     cfgs = list(cfgs)
     missing = plan_missing(cfgs, root, priority)
     if missing:
-        train_local(missing, workers or default_workers(), Path(root) if root else runs_dir())
+        epoch_seconds = cached_epoch_seconds(root=root)
+        basis = ("from this machine's measured epoch times" if epoch_seconds.measured else
+                 "from the project's reference epoch times: this run cache holds no finished run to measure")
+        train_local(missing, workers or default_workers(), Path(root) if root else runs_dir(), epoch_seconds, basis)
     return [cache.get_run(c, root=root) for c in cfgs]
 
 
@@ -65,7 +68,9 @@ def train_all(profile: str, workers: int | None = None) -> int:
     """Train every run of a profile's report; prints a plan first. The study's main question (the baseline and
     the comparison's arms) is trained first, so a run that stops part-way leaves whole experiments behind."""
     cfgs = all_configs(profile)
-    print(f"profile {profile}: {len(cfgs)} runs", file=sys.stderr)
+    held = sum(map(cache.is_cached, cfgs))
+    print(f"profile {profile}: {len(cfgs)} runs" + (", all in the run cache or the store: nothing to train"
+                                                     if held == len(cfgs) else f", {held} held"), file=sys.stderr)
     ensure_runs(cfgs, workers, priority=training_priority(profile))
     return len(cfgs)
 
@@ -74,18 +79,38 @@ def _kind(cfg: Config) -> str:
     return "frozen" if cfg.frozen else cfg.model
 
 
-def cached_epoch_seconds(cfgs) -> callable:
-    """seconds(cfg) of one epoch of `cfg`: from the epoch times of a finished run of its kind among `cfgs` in the
-    run cache or the store, else FALLBACK_SECONDS_PER_IMAGE."""
-    rates = {}
-    for c in cfgs:
-        kind = _kind(c)
-        if kind not in rates and cache.is_cached(c):
-            r = cache.load(c)
-            seconds = sum(r.history.get("epoch_seconds", []))
-            if seconds:
-                rates[kind] = seconds / (len(r.history["epoch_seconds"]) * c.train_size)
-    return lambda c: c.train_size * rates.get(_kind(c), FALLBACK_SECONDS_PER_IMAGE[_kind(c)])
+def measured_rates(root: Path | None = None) -> dict[tuple[str, int], float]:
+    """Seconds per training image per epoch (evaluation included) of each kind of run and training size, the median
+    over the finished runs in this machine's run cache (the store's runs were trained elsewhere)."""
+    import json
+
+    samples: dict[tuple[str, int], list[float]] = {}
+    for entry in sorted((root or runs_dir()).glob("*/history.json")):
+        try:
+            cfg = Config(**json.loads((entry.parent / "config.json").read_text()))
+            seconds = json.loads(entry.read_text()).get("epoch_seconds") or []
+        except (OSError, ValueError, TypeError, ConfigError):
+            continue
+        if seconds:
+            samples.setdefault((_kind(cfg), cfg.train_size), []).append(sum(seconds) / (len(seconds) * cfg.train_size))
+    return {key: sorted(v)[len(v) // 2] for key, v in samples.items()}
+
+
+def cached_epoch_seconds(cfgs=None, root: Path | None = None) -> callable:
+    """seconds(cfg) of one epoch of `cfg` here: at the measured rate of its kind at the nearest training size in this
+    machine's run cache (measured_rates), else FALLBACK_SECONDS_PER_IMAGE."""
+    import math
+
+    rates = measured_rates(root)
+
+    def seconds(c: Config) -> float:
+        sizes = [size for kind, size in rates if kind == _kind(c)]
+        if not sizes:
+            return c.train_size * FALLBACK_SECONDS_PER_IMAGE[_kind(c)]
+        nearest = min(sizes, key=lambda size: abs(math.log(size / c.train_size)))
+        return c.train_size * rates[(_kind(c), nearest)]
+    seconds.measured = bool(rates)
+    return seconds
 
 
 def estimate_seconds(cfgs, workers: int | None = None, epoch_seconds=None) -> float:

@@ -1,8 +1,9 @@
 """Execute one parameterized notebook with papermill, refusing unknown parameter names.
 
-`python -m fmnist_lib.nbrun IN.ipynb OUT.ipynb [-p NAME VALUE]... [-y YAML]... [-f FILE]... [--html] [--custom ARGS...]`
-papermill itself only warns on an unknown name and saves a failed notebook; here an unknown name stops
-before anything runs, a failure prints the failing cell's error on one line, Ctrl-C stops the kernel and its
+`python -m fmnist_lib.nbrun IN.ipynb OUT.ipynb [-p NAME VALUE]... [-y YAML]... [-f FILE]... [--html] [--check]
+[--custom ARGS...]` papermill itself only warns on an unknown name and saves a failed notebook; here the parameters
+are checked first, names and values, in a second and without torch or a kernel (`--check` stops there; fmnist_lib.params),
+then the runs the notebook reads are trained in this terminal, then papermill executes it. A failure prints the failing cell's error on one line, Ctrl-C stops the kernel and its
 training processes with one line, and OUT only ever holds a notebook that ran to the end (it is written beside OUT
 and renamed into place). `--html` also renders OUT as a page beside it. The arguments after `--custom` are the
 user's (make's PARAMS): they may not set a parameter given before it (the profile, the sweep), and when there are
@@ -22,16 +23,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-import papermill as pm
 import yaml
-from jupyter_client.manager import AsyncKernelManager
-from papermill.exceptions import PapermillExecutionError
 
 from .config import NUMBER_TEXT, PROFILES, ConfigError
 from .paths import runs_dir
 from .plan import SWEEPS
-from .render import write_html
+
+# papermill, nbformat, jupyter_client and nbconvert are imported where a notebook runs: they take seconds to load, and
+# a bad parameter is refused before that
 
 KERNEL = "fmnist"
 # What to say when the user's arguments set a parameter that make fixes.
@@ -79,19 +78,19 @@ class Job:
     fixed: dict = field(default_factory=dict)  # the parameters given before --custom
     custom: dict = field(default_factory=dict)  # the parameters given after --custom
     html: bool = False
+    with_p: set = field(default_factory=set)  # names given with -p (a list there is advised to -y, if declared)
+    check: bool = False  # --check: check the parameters, then stop
 
 
 def parse_args(args: list[str]) -> Job:
     """The notebook, output, parameters and options from papermill-style arguments."""
-    positional, fixed, custom, html, after_custom = [], {}, {}, False, False
+    positional, fixed, custom, html, after_custom, with_p, check = [], {}, {}, False, False, set(), False
     it = iter(args)
     for a in it:
         try:
             if a in ("-p", "--parameters"):
                 name, text = next(it), next(it)
-                if text.lstrip()[:1] in ("[", "{"):
-                    raise UsageError(f"-p {name} takes one value, not {text!r}; for lists and mappings use "
-                                     f"-y '{name}: {text}'")
+                with_p.add(name)  # a list here is refused once the name is known to be the notebook's (params)
                 given = {name: resolve_value(text)}
             elif a in ("-y", "--parameters_yaml"):
                 given = load_yaml(next(it))
@@ -102,11 +101,15 @@ def parse_args(args: list[str]) -> Job:
             elif a == "--html":
                 html = True
                 continue
+            elif a == "--check":
+                check = True
+                continue
             elif a == "--custom":
                 after_custom = True
                 continue
             elif a.startswith("-"):
-                raise UsageError(f"unknown option {a!r}; allowed: -p NAME VALUE, -y YAML, -f FILE, --html, --custom")
+                raise UsageError(f"unknown option {a!r}; allowed: -p NAME VALUE, -y YAML, -f FILE, --html, --check, "
+                                 f"--custom")
             else:
                 positional.append(a)
                 continue
@@ -116,7 +119,7 @@ def parse_args(args: list[str]) -> Job:
     if len(positional) != 2:
         raise UsageError("usage: python -m fmnist_lib.nbrun IN.ipynb OUT.ipynb [-p NAME VALUE] [-y YAML] [-f FILE] "
                          "[--html] [--custom ARGS]")
-    return Job(positional[0], positional[1], {**fixed, **custom}, fixed, custom, html)
+    return Job(positional[0], positional[1], {**fixed, **custom}, fixed, custom, html, with_p, check)
 
 
 def check_fixed(job: Job) -> None:
@@ -128,16 +131,6 @@ def check_fixed(job: Job) -> None:
                 example=value if isinstance(value, str) and value in PROFILES else "quick",
                 profiles=", ".join(PROFILES), sweeps=", ".join(SWEEPS))
             raise UsageError(f"{name}={value!r} is not allowed in PARAMS; {hint}")
-
-
-def check_parameters(notebook: str, params: dict) -> None:
-    """Raise UsageError naming the first parameter the notebook does not declare, or an unknown profile."""
-    declared = list(pm.inspect_notebook(notebook))
-    for name in params:
-        if name not in declared:
-            raise UsageError(f"unknown parameter {name!r} for {notebook}; allowed: {', '.join(declared)}")
-    if "profile" in params and params["profile"] not in PROFILES:
-        raise UsageError(f"profile={params['profile']!r} is not allowed; allowed: {', '.join(PROFILES)}")
 
 
 def check_injected(history: list[str]) -> None:
@@ -179,6 +172,7 @@ def custom_name(stem: str, params: dict, limit: int = 120) -> str:
 
 def _kernel_manager_class(kernels: list):
     """A kernel manager class that appends each kernel it starts to `kernels`, so that Ctrl-C can stop them."""
+    from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         """The kernel over IPC sockets in a private folder: no TCP port (so no "running over TCP without
@@ -209,6 +203,10 @@ def _stop_kernels(kernels: list) -> None:
 
 def run(notebook: str, output: str, params: dict, html: bool = False) -> None:
     """Execute `notebook` into `output` (written beside it and renamed into place), and its page with `html`."""
+    import papermill as pm
+
+    from .render import write_html
+
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.part.ipynb")
@@ -238,6 +236,8 @@ def run(notebook: str, output: str, params: dict, html: bool = False) -> None:
 def name_injected_cell(path: Path) -> None:
     """papermill gives the cell it injects a random id; name it after its tag instead, so the same notebook with the
     same parameters gives the same executed notebook and page."""
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     for cell in injected:
@@ -246,7 +246,17 @@ def name_injected_cell(path: Path) -> None:
         nbformat.write(nb, path)
 
 
+def _execution_error():
+    from papermill.exceptions import PapermillExecutionError
+
+    return PapermillExecutionError
+
+
 def main(argv=None) -> int:
+    """Check the parameters (names, then values: --check stops there), train the runs the notebook reads in this
+    terminal, then execute it."""
+    from .params import ParameterError, check_names, notebook_configs
+
     notebook = output = "?"
     try:
         job = parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -254,12 +264,22 @@ def main(argv=None) -> int:
         check_fixed(job)
         if job.custom:
             output = str(Path(output).with_name(custom_name(Path(output).stem, job.custom) + ".ipynb"))
-        check_parameters(notebook, job.params)
+        cfgs = notebook_configs(notebook, check_names(notebook, job.params, job.with_p))
+        if job.check:
+            return 0
+        print(f"{notebook} -> {output}", flush=True)
+        if cfgs:
+            from .launch import ensure_runs  # trains what is missing, with the estimate and one bar, here
+
+            ensure_runs(cfgs)
         run(notebook, output, job.params, job.html)
-    except (UsageError, FileNotFoundError, yaml.YAMLError) as exc:
+    except (UsageError, ParameterError, FileNotFoundError, yaml.YAMLError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    except PapermillExecutionError as exc:
+    except ConfigError as exc:
+        print(f"error: {notebook}: {exc}", file=sys.stderr)
+        return 2
+    except _execution_error() as exc:
         evalue = str(exc.evalue).splitlines()[0] if exc.evalue else ""
         print(f"error: {notebook} failed in cell {exc.exec_count}: {exc.ename}: {evalue}", file=sys.stderr)
         return 1

@@ -115,25 +115,34 @@ def plot_arms(groups: dict[object, Group], metric: str = "test_acc", title: str 
 
 def plot_study_figure(groups: dict[object, Group], param: str, metrics, model: str, title: str = "",
                       logy: bool = False) -> plt.Figure:
-    """The study's figure as the study drew it: one panel of curves per metric (eval mode, one curve per value,
-    mean with a ±1 std band over seeds), and beside them the final validation (and test) value against the swept
-    value: a line for a numeric parameter, points for a categorical one."""
-    fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4.6 * (len(metrics) + 1), 3.6))
-    for ax, m in zip(axes, metrics):
+    """The study's figure as the study drew it, one row per metric: on the left its curves (eval mode, one curve per
+    value, mean with a ±1 std band over seeds), on the right its final validation and test values against the swept
+    value (a line for a numeric parameter, points for a categorical one). Two columns at most, so that the figure
+    keeps readable text at the width of a printed page."""
+    fig, axes = plt.subplots(len(metrics), 2, figsize=(9.6, 3.7 * len(metrics)), squeeze=False)
+    labels = list(groups)
+    numeric = _numeric(labels)
+    x = np.array(labels, dtype=float) if numeric else np.arange(len(labels))
+    for (ax, final_ax), m in zip(axes, metrics):
         for i, (value, g) in enumerate(groups.items()):
             _band(ax, g, m, f"{param_label(param)} {value}" + (" (diverged)" if g.diverged else ""),
                   linestyle=STYLES[i % len(STYLES)])
         ax.set(ylabel=metric_label(m, model), title=f"{metric_label(m, model)} per epoch")
         _epoch_axis(ax)
-        if logy and not m.endswith("acc"):
+        log = logy and not m.endswith("acc")
+        if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    ax = axes[-1]
-    labels = list(groups)
-    numeric = _numeric(labels)
-    x = np.array(labels, dtype=float) if numeric else np.arange(len(labels))
-    for j, m in enumerate((metrics[0], metrics[0].replace("val_", "test_"))):
+        _final_values(final_ax, groups, param, m, model, x, numeric, log)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _final_values(ax, groups, param: str, metric: str, model: str, x, numeric: bool, logy: bool) -> None:
+    """The last epoch's validation `metric` and its test counterpart against the swept value."""
+    for j, m in enumerate((metric, metric.replace("val_", "test_"))):
         finals = [g.final(m) for g in groups.values()]
         mean = np.array([np.nan if np.isnan(f).any() else f.mean() for f in finals])
         std = np.array([f.std(ddof=1) if len(f) > 1 and not np.isnan(f).any() else 0.0 for f in finals])
@@ -148,16 +157,15 @@ def plot_study_figure(groups: dict[object, Group], param: str, metrics, model: s
         ax.set_xscale("log")
     elif numeric and param in ("n", "batch_size"):
         ax.set_xscale("log", base=2)
-    ax.set_xticks(x, [str(v) for v in labels])
-    ax.set(xlabel=param_label(param), ylabel=f"final {metric_label(metrics[0], model).split(' ', 1)[1]}",
+    # long names (the comparison's arms: pretrained-frozen-eval) side by side would overlap: one line per part
+    ax.set_xticks(x, [str(v) if len(str(v)) <= 8 else str(v).replace("-", "-\n", 1) for v in groups],
+                  fontsize=None if numeric else 8)
+    ax.set(xlabel=param_label(param), ylabel=f"final {metric_label(metric, model).split(' ', 1)[1]}",
            title="final value (±1 std over seeds)")
-    if logy and not metrics[0].endswith("acc"):
+    if logy:
         ax.set_yscale("log")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def plot_reconstructions(images: torch.Tensor, recon: torch.Tensor, title: str = "") -> plt.Figure:

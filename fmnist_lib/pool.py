@@ -16,7 +16,7 @@ import tqdm.std
 
 from .config import Config, ConfigError
 from .paths import runs_per_gpu_setting
-from .runner import Progress, TrainRun, reason
+from .runner import Progress, TrainRun, duration, reason
 
 
 def visible_gpus() -> list[str]:
@@ -67,15 +67,20 @@ def _send_epoch(cfg: Config, done: int) -> None:
     _events.put((cfg.key(), done))
 
 
-def train_local(missing: list[Config], workers: int, root: Path) -> None:
+def train_local(missing: list[Config], workers: int, root: Path, epoch_seconds=None, basis: str = "") -> None:
     """Train `missing` in this order: in this process when one worker suffices, else in a pool of spawned processes
     pinned one GPU each (RUNS_PER_GPU to a GPU) or, without GPUs, single-threaded CPU workers. A failed run is
-    reported and the others go on; RunsFailed at the end names the failures."""
+    reported and the others go on; RunsFailed at the end names the failures. With `epoch_seconds(cfg)` (the
+    launcher's estimate, from `basis`), the first line says how long it will take and the bar's time left uses it."""
     slots = worker_devices(visible_gpus(), runs_per_gpu(), workers, len(missing))
     gpus = sorted({s for s in slots if s is not None})
     where = f"{len(slots)} workers on GPU {','.join(gpus)}" if gpus else f"{len(slots)} CPU worker(s)"
-    print(f"training {len(missing)} runs, {where}", file=sys.stderr)
-    progress = Progress(missing, root)
+    estimate = ""
+    if epoch_seconds is not None:
+        total = sum(c.epochs * epoch_seconds(c) for c in missing) / len(slots)
+        estimate = f": about {duration(total)}" + (f" ({basis})" if basis else "")
+    print(f"training {len(missing)} runs, {where}{estimate}", file=sys.stderr)
+    progress = Progress(missing, root, len(slots), epoch_seconds)
     try:
         if len(slots) == 1:
             task = TrainRun(root, on_epoch=lambda cfg, done: progress.epoch(cfg.key(), done))

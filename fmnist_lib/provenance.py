@@ -1,7 +1,10 @@
-"""Where a report's numbers came from: code, packages, hardware, data, runs and timings."""
+"""Where a report's numbers came from: the runs (their content's hash, the commits and machines that trained them),
+the packages that rendered them, the data; nothing that changes from one render of the same runs to the next (the
+render's commit, machine and timings: fmnist_lib.rendered writes them beside the pages, where git ignores them)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -12,10 +15,15 @@ import pandas as pd
 import torch
 
 from .data import SPLIT_SEED, check_files
-from .paths import ROOT
+from .paths import ROOT, runs_dir, store_dirs
 
-PACKAGES = ("fmnist_lib", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "seaborn",
-            "pandas", "papermill", "nbconvert", "weasyprint")
+# the packages a report's numbers and pages depend on: computing (torch to pandas), then rendering (the rest)
+PACKAGES = ("fmnist_lib", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "seaborn",
+            "pillow", "fonttools", "papermill", "nbconvert", "nbformat", "jinja2", "mistune", "pygments",
+            "weasyprint", "pydyf", "tinycss2")
+# the files of a run that the report reads (meta.json holds the weights' SHA-256, so a store entry without
+# weights.pt and the run cache's copy with it hash the same)
+RUN_FILES = ("config.json", "history.json", "meta.json", "test_predictions.txt")
 
 
 def git_commit() -> str:
@@ -63,17 +71,45 @@ def package_versions() -> dict[str, str]:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = "not installed"
-    return out
+    return out | {"Pango (WeasyPrint's text layout, a system library)": pango_version()}
+
+
+def pango_version() -> str:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # WeasyPrint warns on import where HarfBuzz-Subset is missing
+            warnings.simplefilter("ignore")
+            from weasyprint.text.ffi import pango
+        number = pango.pango_version()  # major * 10000 + minor * 100 + micro
+        return f"{number // 10000}.{number // 100 % 100}.{number % 100}"
+    except Exception:  # no WeasyPrint, or one without this binding: the PDF says nothing of Pango then
+        return "unknown"
 
 
 def environment() -> dict:
-    return {
-        "git commit": git_commit(),
-        "rendered on (CPU)": f"{cpu_name()}, {torch.get_num_threads()} torch threads available",
-        "rendered on (CUDA)": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available",
-        "data split seed": SPLIT_SEED,
-        **{f"MD5 {k}": v for k, v in check_files().items()},
-    }
+    """What the numbers depend on besides the runs: the data."""
+    return {"data split seed": SPLIT_SEED, **{f"MD5 {k}": v for k, v in check_files().items()}}
+
+
+def run_entry(key: str) -> Path:
+    """The folder the run `key` is read from: the run cache's entry, else the store's (cache.load's order)."""
+    for folder in [runs_dir()] + store_dirs():
+        if (folder / key).is_dir():
+            return folder / key
+    raise FileNotFoundError(f"run {key} is not in the run cache nor in a results store")
+
+
+def runs_sha256(keys) -> str:
+    """SHA-256 of the runs `keys` as a report reads them (run cache first, then the store): each run's RUN_FILES,
+    in key order. The same runs give the same hash wherever they are read from."""
+    digest = hashlib.sha256()
+    for key in sorted(set(keys)):
+        entry = run_entry(key)
+        for name in RUN_FILES:
+            if (entry / name).is_file():
+                digest.update(f"{key}/{name}\0".encode() + (entry / name).read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def machine_kind(meta: dict) -> str:
@@ -100,7 +136,7 @@ def runs_table(runs) -> pd.DataFrame:
         runs = _runs(runs).values()
     return pd.DataFrame([{
         "run": r.config.key(), "config": r.config.label(), "epochs": r.meta["epochs_run"], "status": r.status,
-        "seconds": round(r.meta["wall_seconds"], 1), "device": r.meta.get("device") or "unknown",
+        "seconds": r.meta["wall_seconds"], "device": r.meta.get("device") or "unknown",
         "cpu": r.meta.get("cpu") or "unknown", "threads": r.meta.get("threads"),
         "channels_last": r.config.channels_last, "machine": machine_kind(r.meta),
         "commit": r.meta.get("commit") or "unknown",
@@ -157,6 +193,9 @@ def notebook_timings(report_dir: Path) -> pd.DataFrame:
 
 
 def report_table(runs: pd.DataFrame, profile: str, mixed: list[str] | None = None) -> pd.DataFrame:
-    """The report's provenance: commit, hardware, data checksums, totals over its runs, package versions."""
-    values = environment() | {"profile": profile} | runs_summary(runs, mixed) | package_versions()
+    """The report's provenance: data checksums, totals over its runs, the runs' content hash, package versions;
+    nothing that changes from one render of the same runs to the next."""
+    values = (environment() | {"profile": profile} | runs_summary(runs, mixed)
+              | {"content of the runs (SHA-256 of their config, history, metadata and predictions files)":
+                 runs_sha256(runs.run)} | package_versions())
     return pd.DataFrame({"what": list(values), "value": [str(v) for v in values.values()]})

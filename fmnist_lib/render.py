@@ -13,6 +13,23 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+# Narrow screens (phones): every table of report.styled() stacks, one block per row, each cell led by its column's name
+# (the ::before labels styled() writes; hidden on wide screens and in print); long hashes wrap.
+SCREEN_CSS = """
+.jp-RenderedHTMLCommon td.data::before { display: none; }
+@media screen and (max-width: 720px) {
+  body { padding: 0 6px !important; }
+  .jp-RenderedHTMLCommon table, .jp-RenderedHTMLCommon tbody, .jp-RenderedHTMLCommon td {
+    display: block; width: auto !important; max-width: 100%; }
+  .jp-RenderedHTMLCommon thead { display: none; }
+  .jp-RenderedHTMLCommon tr { display: flex; flex-direction: column; padding: 6px 0; border-top: 1px solid #bbb; }
+  .jp-RenderedHTMLCommon td { text-align: left !important; padding: 1px 0 !important; border: none !important;
+    overflow-wrap: anywhere; }
+  .jp-RenderedHTMLCommon td.data::before { display: inline; font-weight: 600; }
+  .jp-OutputArea-output { overflow-x: visible !important; }
+}
+"""
+
 PRINT_CSS = """
 @page { size: A4; margin: 14mm 12mm; @bottom-right { content: counter(page) " / " counter(pages); font-size: 8pt; } }
 body { font-size: 10pt; }
@@ -32,14 +49,42 @@ h1, h2, h3 { page-break-after: avoid; }
 """
 
 
+def final_frames(text: str) -> str:
+    """`text` as a terminal leaves it: each line as its last carriage return left it (a progress bar's last frame)."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def collapse_streams(nb) -> None:
+    """In every code cell, consecutive outputs of one stream (stdout, stderr) as one output, each line at its final
+    frame: a progress bar's redraws become its last line instead of several blocks of repeated frames."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.outputs:
+            if out.output_type == "stream" and merged and merged[-1].output_type == "stream" \
+                    and merged[-1].name == out.name:
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream":
+                out.text = final_frames(out.text)
+        cell.outputs = [out for out in merged if out.output_type != "stream" or out.text.strip()]
+
+
 def write_html(notebook: Path, page: Path, no_input: bool = False) -> None:
-    """Render `notebook` as `page` (what `jupyter nbconvert --to html [--no-input]` writes), atomically."""
+    """Render `notebook` as `page` (what `jupyter nbconvert --to html [--no-input]` writes) with SCREEN_CSS and
+    progress bars at their last frame (collapse_streams), atomically."""
     quiet = logging.getLogger("fmnist_lib.render.html")
     quiet.setLevel(logging.ERROR)  # as nbconvert's --log-level ERROR
     exporter = HTMLExporter(log=quiet, exclude_input=no_input, exclude_input_prompt=no_input,
                             exclude_output_prompt=no_input)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
-                                          resources={"metadata": {"name": page.stem, "path": str(page.parent)}})
+    nb = nbformat.read(notebook, as_version=4)
+    collapse_streams(nb)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": page.stem, "path": str(page.parent)}})
+    head = body.index("</head>")
+    body = f"{body[:head]}<style>{SCREEN_CSS}</style>\n{body[head:]}"
     tmp = page.with_name(f".{page.name}.{os.getpid()}.part")
     try:
         tmp.write_text(body, encoding="utf-8")
@@ -55,7 +100,14 @@ def html_to_pdf(html: Path, pdf: Path) -> None:
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     tmp = pdf.with_name(f".{pdf.name}.part")
     try:
-        HTML(filename=str(html)).write_pdf(str(tmp), stylesheets=[CSS(string=PRINT_CSS)])
+        document = HTML(filename=str(html)).render(stylesheets=[CSS(string=PRINT_CSS)])
+        # WeasyPrint resolves a link to a page beside the report (autoencoder.html) into this machine's file:// path:
+        # kept relative, it works beside the PDF anywhere, and the PDF does not depend on where it was rendered
+        here = Path(html).resolve().parent.as_uri() + "/"
+        for page in document.pages:
+            page.links = [(kind, target[len(here):] if kind == "external" and target.startswith(here) else target,
+                           *rest) for kind, target, *rest in page.links]
+        document.write_pdf(str(tmp))
         tmp.replace(pdf)
     finally:
         tmp.unlink(missing_ok=True)

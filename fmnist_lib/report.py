@@ -4,6 +4,7 @@ tables)."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pandas as pd
 from IPython.display import Markdown, display
@@ -18,9 +19,15 @@ def styled(df: pd.DataFrame, **formats):
     render the same HTML whatever was drawn before, and a re-rendered report diffs only where its numbers do."""
     content = df.to_json(orient="split", default_handler=str) + repr(sorted(formats.items()))
     uuid = "table-" + hashlib.sha256(content.encode()).hexdigest()[:12]
+    # on a narrow screen the page stacks each row (render.SCREEN_CSS): each cell is then led by its column's name
+    # (a table of two columns, name and value, needs none), and a verdict comes first
+    labels = [{"selector": f"td.col{i}::before", "props": [("content", json.dumps(f"{name}: ", ensure_ascii=False))]}
+              for i, name in enumerate(df.columns) if len(df.columns) > 2]
+    first = [{"selector": f"td.col{i}", "props": [("order", "-1")]} for i, name in enumerate(df.columns)
+             if name == "verdict"]
     return (df.style.set_uuid(uuid).hide(axis="index").format(formats, na_rep="–")
             .set_properties(**{"text-align": "left"})
-            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}] + labels + first))
 
 
 def show(fig, text: str = "") -> None:

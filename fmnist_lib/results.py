@@ -149,6 +149,12 @@ def report_groups(profile: str, partial: bool = False, root: Path | None = None)
     return out
 
 
+def held_runs(profile: str) -> list[RunResult]:
+    """Every run of the profile's plan that the run cache or the published store holds, the autoencoders that only
+    pretrain classifiers included: the runs the report's provenance and the README's answer count."""
+    return [get_run(c, train=False) for c in all_configs(profile) if is_cached(c)]
+
+
 def predictions(group: Group):
     """(true labels, predicted labels) on the test split, concatenated over the group's seeds: the predictions each
     run recorded at its last epoch (stored beside its history), computed from its weights only where absent."""

@@ -9,6 +9,7 @@ here, fmnist_lib.slurm as Slurm tasks.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from pathlib import Path
 
@@ -35,17 +36,42 @@ class RunsFailed(RuntimeError):
     """Some runs failed (each reported as it failed); the others were trained."""
 
 
-class Progress:
-    """One bar over the epochs of the runs being trained (runs done of total in its title; ETA from the rate
-    measured so far) and one line per finished or failed run, drawn by the one process that trains or waits."""
+def duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(seconds / 60, 0.1):.1f} min"
 
-    def __init__(self, cfgs: list[Config], root: Path | None = None):
+
+class Progress:
+    """One bar over the epochs of the runs being trained (runs done of total in its title) and one line per finished
+    or failed run, drawn by the one process that trains or waits. Its time left weighs each epoch by what an epoch of
+    its run costs (`epoch_seconds(cfg)`, the launcher's estimate: an autoencoder epoch costs several frozen-classifier
+    epochs), scaled by the speed measured so far: it starts at the estimate and follows the machine within a few
+    runs."""
+
+    def __init__(self, cfgs: list[Config], root: Path | None = None, workers: int = 1, epoch_seconds=None):
         self.cfgs = {c.key(): c for c in cfgs}
         self.root = root
         self.epochs = dict.fromkeys(self.cfgs, 0)
         self.finished, self.failed, self._mtimes = set(), {}, {}
-        self.bar = tqdm(total=sum(c.epochs for c in self.cfgs.values()), unit="epoch", smoothing=0,
-                        mininterval=1, dynamic_ncols=True, desc=self._title())
+        self.cost = {k: epoch_seconds(c) if epoch_seconds else 1.0 for k, c in self.cfgs.items()}
+        self.estimated = epoch_seconds is not None
+        self.workers, self.start = max(1, min(workers, len(self.cfgs))), time.monotonic()
+        self.bar = tqdm(total=sum(c.epochs for c in self.cfgs.values()), unit="epoch", mininterval=1,
+                        dynamic_ncols=True, desc=self._title(),
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} epochs [{elapsed}{postfix}]")
+        self._left()
+
+    def _left(self) -> None:
+        """Time left: the estimated work left at the speed measured so far (the estimate's own before any epoch)."""
+        total = sum(self.cost[k] * c.epochs for k, c in self.cfgs.items())
+        done = sum(self.cost[k] * n for k, n in self.epochs.items())
+        elapsed = time.monotonic() - self.start
+        if done and elapsed:
+            speed = done / elapsed
+        elif self.estimated:
+            speed = self.workers
+        else:
+            return  # no estimate and nothing measured yet
+        self.bar.set_postfix_str(f"about {duration((total - done) / speed)} left", refresh=False)
 
     def _title(self) -> str:
         failed = f", {len(self.failed)} failed" if self.failed else ""
@@ -54,8 +80,9 @@ class Progress:
     def epoch(self, key: str, done: int) -> None:
         """Run `key` has `done` epochs behind it."""
         if key in self.epochs and done > self.epochs[key]:
-            self.bar.update(done - self.epochs[key])
             self.epochs[key] = done
+            self._left()
+            self.bar.update(sum(self.epochs.values()) - self.bar.n)
 
     def done(self, cfg: Config, summary: dict) -> None:
         self.epoch(cfg.key(), cfg.epochs)  # a diverged run stops early: its remaining epochs will not come

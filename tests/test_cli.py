@@ -91,7 +91,9 @@ def test_a_notebook_target_hands_params_to_nbrun_as_the_users():
 def test_lab_allows_root_and_passes_lab_args():
     result = make("-n", "lab", "LAB_ARGS=--port=9999 --no-browser")
     assert "-m fmnist_lib.launch --status" in result.stdout
-    lab = next(line for line in result.stdout.splitlines() if " lab --notebook-dir=notebooks" in line)
+    lab = next(line for line in result.stdout.splitlines() if "/jupyter lab " in line)
+    # the project root, opening on notebooks/; kernels over IPC (no "running over TCP without encryption")
+    assert "--ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks --KernelManager.transport=ipc" in lab
     assert ("--allow-root" in lab) == (os.getuid() == 0)
     assert lab.endswith("--port=9999 --no-browser")
 
@@ -219,7 +221,8 @@ def test_make_lab_starts_says_what_is_cached_and_offers_the_fmnist_kernel():
         while url is None and time.time() < deadline and proc.poll() is None:
             time.sleep(1)
             url = next((m for line in list(lines)
-                        for m in re.findall(rf"http://(?:localhost|127\.0\.0\.1):{port}/lab\?token=\w+", line)), None)
+                        for m in re.findall(rf"http://(?:localhost|127\.0\.0\.1):{port}/lab/tree/notebooks\?token=\w+",
+                                            line)), None)
         assert url, "".join(lines)[-3000:]
         text = "".join(lines)
         assert "runs held in the run cache" in text and re.search(r"^  smoke +\d+ of", text, re.M)

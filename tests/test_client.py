@@ -5,10 +5,13 @@ after its parameters cell is edited the way a user would: not through papermill.
 import json
 import os
 import secrets
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -96,16 +99,23 @@ class KernelChannel:
         self.ws.close()
 
 
+def lab_command(bin_dir: Path, extra: list[str]) -> list[str]:
+    """The command `make lab` runs in the environment `bin_dir` belongs to, with `extra` as LAB_ARGS."""
+    out = subprocess.run(["make", "-n", "--no-print-directory", "lab", f"VENV={bin_dir.parent}",
+                          f"LAB_ARGS={shlex.join(extra)}"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return shlex.split(next(line for line in out.stdout.splitlines() if "/jupyter lab " in line))
+
+
 def test_lab_offers_the_fmnist_kernel_and_runs_a_notebook_edited_as_a_user_would(tmp_path):
     port, token, marker = _free_port(), secrets.token_hex(16), f"client-test-{uuid.uuid4().hex}"
-    runtime = tmp_path / "jupyter-runtime"
+    # kernels talk over IPC sockets there (make lab's LAB_OPTS): a socket's path holds at most 107 characters
+    runtime = Path(tempfile.mkdtemp(prefix="jrt-"))
     env = {**os.environ, "FMNIST_RUNS": str(tmp_path / "runs"), "FMNIST_REPORTS": str(tmp_path / "reports"),
            "FMNIST_STORE": str(tmp_path / "no-store"),  # no published runs: the kernel trains the smoke run
            "FMNIST_WORKERS": "1", "JUPYTER_RUNTIME_DIR": str(runtime), "FMNIST_TEST_MARKER": marker}
     bin_dir = Path(sys.executable).parent  # the environment the tests run in (make test: $(VENV))
-    command = [str(bin_dir / "jupyter"), "lab", "--notebook-dir=notebooks", "--no-browser",
-               f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-               f"--IdentityProvider.token={token}"] + (["--allow-root"] if os.getuid() == 0 else [])
+    command = lab_command(bin_dir, ["--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
+                                    "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}"])
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()  # the server holds its own copy
@@ -118,7 +128,7 @@ def test_lab_offers_the_fmnist_kernel_and_runs_a_notebook_edited_as_a_user_would
 
         # open the notebook as Lab does (contents API, then a session with the notebook's kernel), edit its
         # parameters cell in the "editor", and run every code cell in order
-        nb = server.api("GET", "/api/contents/autoencoder.ipynb?type=notebook&content=1")["content"]
+        nb = server.api("GET", "/api/contents/notebooks/autoencoder.ipynb?type=notebook&content=1")["content"]
         assert nb["metadata"]["kernelspec"]["name"] == "fmnist"
         cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
         params = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
@@ -127,7 +137,8 @@ def test_lab_offers_the_fmnist_kernel_and_runs_a_notebook_edited_as_a_user_would
         assert len(edited) == 1, params["source"]
         lines[edited[0]] = 'profile = "smoke"'
         params["source"] = "\n".join(lines)
-        session = server.api("POST", "/api/sessions", {"path": "autoencoder.ipynb", "name": "autoencoder.ipynb",
+        session = server.api("POST", "/api/sessions", {"path": "notebooks/autoencoder.ipynb",
+                                                        "name": "autoencoder.ipynb",
                                                         "type": "notebook", "kernel": {"name": "fmnist"}})
         kernel_id = session["kernel"]["id"]
         assert session["kernel"]["name"] == "fmnist"
@@ -146,6 +157,10 @@ def test_lab_offers_the_fmnist_kernel_and_runs_a_notebook_edited_as_a_user_would
         assert os.path.realpath(prefix) == os.path.realpath(sys.prefix) and cwd == str(ROOT / "notebooks")
         assert profile == "smoke" and int(train_size) == 1000
         assert [p.name for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+
+        # Lab's file browser reaches the rendered reports too; no kernel warned of TCP without encryption
+        assert server.api("GET", "/api/contents/reports?content=1")["type"] == "directory"
+        assert "without encryption" not in (tmp_path / "server.log").read_text()
 
         figures = [o for o in outputs if o["output_type"] in ("display_data", "execute_result")
                    and "image/png" in o["data"]]
@@ -167,6 +182,7 @@ def test_lab_offers_the_fmnist_kernel_and_runs_a_notebook_edited_as_a_user_would
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
+        shutil.rmtree(runtime, ignore_errors=True)
         for pid in _ours(marker):  # a kernel the server left behind (kernels run in their own session)
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -1,7 +1,9 @@
 import re
 import subprocess
 import tomllib
+from pathlib import Path
 
+import pytest
 import yaml
 
 from .conftest import ROOT
@@ -28,6 +30,38 @@ def test_torch_pins_agree():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     for pkg in ("torch", "torchvision"):
         assert [r for r in project if _name(r) == pkg] == [r for r in pip if _name(r) == pkg]
+
+
+def constraints() -> dict[str, str]:
+    """constraints.txt as {package: version}."""
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return dict((_name(n), v) for n, _, v in (line.partition("==") for line in lines if "==" in line))
+
+
+def test_constraints_pin_torch_as_pyproject_does_and_every_provenance_package():
+    from fmnist_lib.provenance import PACKAGES
+
+    pinned = constraints()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for pkg in ("torch", "torchvision"):
+        assert [r for r in project if _name(r) == pkg] == [f"{pkg}=={pinned[pkg]}"]
+    assert set(PACKAGES) - {"fmnist_lib"} <= set(pinned), set(PACKAGES) - {"fmnist_lib"} - set(pinned)
+
+
+def test_the_environment_holds_the_pinned_rendering_stack():
+    """`make setup` installs from constraints.txt: what renders the published pages is what the lock names (an
+    environment of one's own, VENV=..., may differ; then make report leaves the published pages alone unless their
+    runs or code change)."""
+    import sys
+    from importlib.metadata import version
+
+    from fmnist_lib.provenance import PACKAGES
+
+    if (ROOT / ".venv").resolve() != Path(sys.prefix).resolve():
+        pytest.skip("not the project's .venv")
+    pinned = constraints()
+    differ = {p: (version(p), pinned[p]) for p in PACKAGES if p != "fmnist_lib" and version(p) != pinned[p]}
+    assert not differ, f"installed (left) differs from constraints.txt (right): {differ}; run make setup"
 
 
 def as_committed(path) -> str:

@@ -417,3 +417,42 @@ def test_ctrl_c_during_make_runs_prints_one_line_and_keeps_the_finished_runs(tmp
         assert again.returncode == 0, again.stderr[-3000:]
         assert f"training {len(smoke) - len(kept)} runs" in again.stderr
         assert all(cache.is_cached(c, runs) for c in smoke.values())
+
+
+def test_time_left_starts_at_the_estimate_and_follows_the_measured_speed(tmp_path, monkeypatch):
+    from fmnist_lib import runner
+
+    ae, frozen = tiny(epochs=2), tiny(model="classifier", encoder="random-frozen", epochs=2)
+    rates = {"autoencoder": 60.0, "frozen": 6.0}  # seconds an epoch
+    epoch_seconds = lambda c: rates[launch._kind(c)]  # noqa: E731
+    assert launch.estimate_seconds([ae, frozen], 1, epoch_seconds) == 2 * 60 + 2 * 6
+    clock = [100.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    progress = runner.Progress([ae, frozen], tmp_path, 1, epoch_seconds)
+    assert progress.bar.postfix == "about 2.2 min left"  # the estimate, before any epoch
+    clock[0] += 240  # the autoencoder's two epochs took twice the estimate: the frozen ones will too
+    progress.epoch(ae.key(), 2)
+    assert progress.bar.postfix == "about 0.4 min left"  # 12 s estimated, at half speed: 24 s
+    progress.close()
+
+
+def test_epoch_times_are_measured_in_this_machines_run_cache_at_the_nearest_size(tmp_path):
+    import json
+
+    entry = tmp_path / "au-x"
+    entry.mkdir()
+    cfg = tiny(epochs=2)
+    (entry / "config.json").write_text(json.dumps(cfg.relevant()))
+    (entry / "history.json").write_text(json.dumps({"epoch_seconds": [2.0, 2.0]}))
+    seconds = launch.cached_epoch_seconds(root=tmp_path)
+    assert seconds.measured and seconds(cfg) == 2.0 and seconds(cfg.replace(train_size=400)) == 4.0
+    frozen = tiny(model="classifier", encoder="random-frozen")
+    assert seconds(frozen) == frozen.train_size * launch.FALLBACK_SECONDS_PER_IMAGE["frozen"]  # none measured
+    assert not launch.cached_epoch_seconds(root=tmp_path / "empty").measured
+
+
+def test_the_launcher_says_when_nothing_needs_training(monkeypatch, capsys):
+    monkeypatch.setattr(launch, "ensure_runs", lambda *a, **k: None)
+    monkeypatch.setattr(launch.cache, "is_cached", lambda cfg, root=None: True)
+    launch.train_all("smoke", 1)
+    assert "all in the run cache or the store: nothing to train" in capsys.readouterr().err

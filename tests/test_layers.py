@@ -11,7 +11,7 @@ LAYERS = [
     {"paths", "config", "words", "choices", "metrics", "stats"},
     {"measures"},
     {"data", "models", "plan", "checkpoint"},
-    {"provenance"},
+    {"provenance", "params"},
     {"train"},
     {"cache"},
     {"runner"},
@@ -20,7 +20,7 @@ LAYERS = [
     {"results", "store", "verify"},
     {"verdicts"},
     {"claims", "narrate", "plots"},
-    {"render", "summary"},
+    {"render", "summary", "rendered"},
     {"report", "answer", "nbrun"},
 ]
 MAX_LINES = 300

@@ -30,11 +30,40 @@ def test_parameters_file_reads_numbers_the_same_way(tmp_path):
     assert parse_args(["a", "b", "-f", str(tmp_path / "p.yaml")]).params == {"values": [1e-4, 1e-2], "seeds": 2}
 
 
-def test_a_list_given_with_p_says_to_use_y():
-    with pytest.raises(UsageError, match=r"-p values takes one value.*use -y 'values: \[0.001,0.01\]'"):
-        parse_args(["a", "b", "-p", "values", "[0.001,0.01]"])
-    with pytest.raises(UsageError, match="-y 'overrides: {optimizer: sgd}'"):
-        parse_args(["a", "b", "-p", "overrides", "{optimizer: sgd}"])
+def check(notebook, *args):
+    from fmnist_lib.params import check_names, notebook_configs
+
+    job = parse_args([str(ROOT / "notebooks" / notebook), "out.ipynb", "-p", "profile", "smoke", *args])
+    return notebook_configs(job.notebook, check_names(job.notebook, job.params, job.with_p))
+
+
+def test_a_list_given_with_p_says_to_use_y_where_the_notebook_takes_that_name():
+    from fmnist_lib.params import ParameterError
+
+    with pytest.raises(ParameterError, match=r"-p values takes one value.*use -y 'values: \[0.001,0.01\]'"):
+        check("sweep.ipynb", "-p", "values", "[0.001,0.01]")
+    with pytest.raises(ParameterError, match="-y 'overrides: {optimizer: sgd}'"):
+        check("sweep.ipynb", "-p", "overrides", "{optimizer: sgd}")
+    # the autoencoder notebook has no `values`: the advice would fail; the error names what it takes
+    with pytest.raises(ParameterError, match="unknown parameter 'values' for .*autoencoder.ipynb; allowed: profile"):
+        check("autoencoder.ipynb", "-p", "values", "[0.001,0.01]")
+
+
+def test_parameters_are_checked_without_torch_and_give_the_runs_the_notebook_reads():
+    import subprocess
+    import sys
+
+    code = ("import sys; from fmnist_lib.params import check_names, notebook_configs; "
+            "n = 'notebooks/sweep.ipynb'; "
+            "cfgs = notebook_configs(n, check_names(n, {'profile': 'smoke', 'sweep': 'classifier-lr', "
+            "'values': [1e-3, 1e-2]})); print(len(cfgs), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["3", "False"]  # two pretrained classifiers and the autoencoder they start from
+    assert len(check("autoencoder.ipynb", "-p", "epochs", "2")) == 1
+    from fmnist_lib.config import ConfigError
+
+    with pytest.raises(ConfigError, match="dropout=1.5 is out of range"):
+        check("autoencoder.ipynb", "-p", "dropout", "1.5")
 
 
 @pytest.mark.parametrize("given, message", [
@@ -146,7 +175,9 @@ def test_ctrl_c_prints_one_line_stops_the_kernel_and_writes_nothing(tmp_path):
     time.sleep(3)
     os.killpg(proc.pid, signal.SIGINT)  # as the terminal's Ctrl-C: to the foreground process group
     stdout, stderr = proc.communicate(timeout=60)
-    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line and not line.startswith("Executing")]
+    # what trains the notebook's run (in this terminal, before papermill: one line and the bar) aside
+    lines = [line for line in stderr.replace("\r", "\n").splitlines()
+             if line.strip() and not line.startswith(("Executing", "training 1 run", "runs 0/1"))]
     assert proc.returncode == 130, stderr
     assert len(lines) == 1 and lines[0].startswith("interrupted: ") and "run the same command again" in lines[0], \
         stderr

@@ -122,3 +122,22 @@ def test_forest_plot_draws_a_line_per_row_coloured_by_verdict_with_its_margin():
     assert np.allclose(first.get_xdata(), [-37.5, -17.5])  # the interval relative to the reference, in %
     assert first.get_color() == plots.VERDICT_COLORS["supported"]
     plt.close(fig)
+
+
+def test_study_figure_is_one_row_per_metric_and_its_long_category_names_do_not_overlap():
+    def clf(seed, encoder):
+        h = {"val_loss": [1.0, 0.9], "test_loss": [1.1, 1.0], "val_acc": [0.5, 0.6], "test_acc": [0.5, 0.61]}
+        return RunResult(Config(model="classifier", seed=seed, encoder=encoder), h, "ok", state={}, meta={})
+
+    names = ("scratch", "pretrained-frozen", "pretrained-frozen-eval", "pretrained-finetune", "random-frozen")
+    arms = {name: Group(name, [clf(0, name), clf(1, name)]) for name in names}
+    fig = plots.plot_study_figure(arms, "encoder", ["val_loss", "val_acc"], "classifier")
+    assert len(fig.axes) == 4 and fig.get_size_inches()[0] <= 10  # two columns: readable on a printed page
+    final = fig.axes[1]
+    assert [t.get_text().replace("\n", "") for t in final.get_xticklabels()] == list(names)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in final.get_xticklabels()]
+    assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:])), "x tick labels overlap"
+    assert fig.axes[3].get_ylabel() == "final accuracy"
+    plt.close(fig)

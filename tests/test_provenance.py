@@ -1,4 +1,10 @@
-"""The report's provenance: which kind of machine trained each run, and the settings whose seeds mix kinds."""
+"""The report's provenance: which kind of machine trained each run, and the settings whose seeds mix kinds; what a
+render's pages depend on (rendered-from.json), and nothing that changes from one render to the next."""
+import json
+
+import pandas as pd
+import pytest
+
 from fmnist_lib import provenance
 from fmnist_lib.config import Config
 from fmnist_lib.results import Group
@@ -40,13 +46,18 @@ def test_settings_mixing_machines_are_named_once_and_uniform_ones_are_not():
 
 
 def test_one_kind_of_machine_says_none_mix(monkeypatch):
-    monkeypatch.setattr(provenance, "environment", lambda: {"git commit": "abc1234"})  # no data, no git here
+    monkeypatch.setattr(provenance, "environment", lambda: {"data split seed": 0})  # no data here
+    monkeypatch.setattr(provenance, "runs_sha256", lambda keys: f"hash of {len(list(keys))} runs")  # none on disk
     by_experiment = {"baseline": {"n=64": Group("n=64", [run(0, AMD), run(1, AMD)])}}
     assert provenance.mixed_machines(by_experiment) == []
     table = provenance.report_table(provenance.runs_table(by_experiment), "smoke", [])
     values = dict(zip(table.what, table.value))
     assert values["settings mixing kinds of machine"] == "none"
     assert values["trained on"] == "cpu, AMD EPYC (AVX512), torch 2.14.1+cu130: 2 runs"
+    assert [v for k, v in values.items() if k.startswith("content of the runs")] == ["hash of 2 runs"]
+    assert {"matplotlib", "nbconvert", "weasyprint"} <= set(values)  # the rendering stack's versions
+    # nothing that changes from one render of the same runs to the next (the render's commit, machine, timings)
+    assert not [k for k in values if "commit" in k and "trained" not in k or "rendered" in k or "seconds" in k]
 
 
 def test_missing_metadata_reads_unknown_not_blank():
@@ -74,3 +85,65 @@ def test_the_report_warns_of_settings_that_mix_machines_and_says_nothing_otherwi
     text = narrate.mixed_machines_text(mixed)
     assert text.startswith("**1 setting(s) mix kinds of machine across their seeds**") and mixed[0] in text
     assert narrate.mixed_machines_text([]) == ""
+
+
+# --- the pages' inputs: rendered-from.json ------------------------------------------------------------------------
+
+def write_entry(folder, key, history, weights=None):
+    entry = folder / key
+    entry.mkdir(parents=True)
+    for name, text in (("config.json", "{}"), ("history.json", history), ("meta.json", '{"weights_sha256": "w"}')):
+        (entry / name).write_text(text)
+    if weights is not None:
+        (entry / "weights.pt").write_bytes(weights)
+
+
+def test_runs_hash_is_the_content_wherever_it_is_read_from(tmp_path, monkeypatch):
+    store, runs = tmp_path / "store", tmp_path / "runs"
+    monkeypatch.setenv("FMNIST_STORE", str(store))
+    write_entry(store, "a", "[1]")
+    write_entry(store, "b", "[2]")
+    stored = provenance.runs_sha256(["b", "a"])
+    write_entry(runs, "a", "[1]", weights=b"weights the store leaves out")  # the run cache's copy, read first
+    assert provenance.runs_sha256(["a", "b"]) == stored
+    (runs / "a" / "history.json").write_text("[1.5]")  # another history: another hash
+    assert provenance.runs_sha256(["a", "b"]) != stored
+    with pytest.raises(FileNotFoundError, match="run c is not in the run cache"):
+        provenance.runs_sha256(["a", "c"])
+
+
+def test_code_hash_ignores_notebook_outputs_and_sees_a_source_change(tmp_path):
+    import json
+
+    from fmnist_lib.rendered import code_sha256
+
+    (tmp_path / "notebooks").mkdir()
+    cell = {"cell_type": "code", "source": ["x = 1"], "outputs": [], "execution_count": None, "metadata": {}}
+    path = tmp_path / "notebooks" / "a.ipynb"
+    path.write_text(json.dumps({"cells": [cell]}))
+    clean = code_sha256(tmp_path)
+    path.write_text(json.dumps({"cells": [{**cell, "outputs": [{"text": "1"}], "execution_count": 3}]}))
+    assert code_sha256(tmp_path) == clean  # saved from Lab: the same code
+    path.write_text(json.dumps({"cells": [{**cell, "source": ["x = 2"]}]}))
+    assert code_sha256(tmp_path) != clean
+
+
+def test_pages_are_unchanged_only_while_their_runs_and_code_are(tmp_path, monkeypatch):
+    from fmnist_lib import rendered
+
+    now = {"profile": "smoke", "runs": 2, "runs_sha256": "r1", "code": ["Makefile"], "code_sha256": "c1"}
+    monkeypatch.setattr(rendered, "inputs", lambda profile: dict(now))
+    monkeypatch.setattr(provenance, "notebook_timings", lambda folder: pd.DataFrame(columns=["notebook", "seconds"]))
+    out = tmp_path / "reports" / "smoke"  # FMNIST_REPORTS of the conftest
+    out.mkdir(parents=True)
+    page = out / "report.html"
+    assert rendered.unchanged("smoke", [page]).startswith("1 page(s) missing")
+    page.write_text("<html>")
+    assert rendered.unchanged("smoke", [page]) == "no rendered-from.json beside the pages"
+    stamp, render = rendered.record("smoke")
+    assert rendered.unchanged("smoke", [page]) is None
+    assert json.loads(stamp.read_text()) == now and "commit" in json.loads(render.read_text())
+    now["runs_sha256"] = "r2"
+    assert rendered.unchanged("smoke", [page]) == "changed since the last render: runs_sha256"
+    now["code_sha256"] = "c2"
+    assert rendered.unchanged("smoke", [page]) == "changed since the last render: runs_sha256, code_sha256"

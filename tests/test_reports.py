@@ -93,6 +93,8 @@ BAD_PARAMETERS = [
     ("comparison", "-p seeds 0", "seeds=0 is out of range"),
     ("sweep-autoencoder-lr", "-y 'overrides: {lr: 1}'", "overrides may not set 'lr'"),
     ("sweep-autoencoder-lr", "-y 'overrides: {momentum: 0.9}'", "unknown config field 'momentum'"),
+    ("sweep-autoencoder-lr", "-p values [0.001,0.01]", "use -y 'values: [0.001,0.01]'"),
+    ("autoencoder", "-p values [0.001,0.01]", "unknown parameter 'values' for notebooks/autoencoder.ipynb"),
 ]
 
 
@@ -119,6 +121,8 @@ def test_bad_parameters_fail_before_training_with_one_line(bad_parameter_runs, c
     assert not runs.exists() or not [p for p in runs.iterdir() if not p.name.startswith(".")]
     reports = env_dir / "reports"
     assert not list(reports.rglob("*.ipynb")) and not list(reports.rglob("*.html"))
+    # refused first: before make's set-up (whose data check prints this line every time) and before any kernel
+    assert "Fashion-MNIST verified" not in result.stdout and "Executing" not in result.stderr, result.stdout
 
 
 def test_papermill_directly_also_refuses_out_of_range_values(tmp_path):
@@ -169,6 +173,7 @@ window.addEventListener("load", function () {
   var out = document.createElement("pre");
   out.id = "layout-probe"; out.style.display = "none";
   out.textContent = JSON.stringify({height: document.documentElement.scrollHeight,
+    width: document.documentElement.scrollWidth, viewport: window.innerWidth,
     images: Array.from(document.images).map(function (img) {
       var r = img.getBoundingClientRect();
       return {x: r.left + window.scrollX, y: r.top + window.scrollY, w: r.width, h: r.height,
@@ -292,6 +297,13 @@ def test_report_html_in_headless_chromium_draws_every_figure_and_its_links_resol
         found = re.search(r'<pre id="layout-probe"[^>]*>(.*?)</pre>', dom, re.S)
         assert found, dom[-2000:]
         return dom, json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+    # on a phone nothing runs off the side: tables stack their rows (render.SCREEN_CSS), figures shrink (headless
+    # Chromium's window is 500 px at least: the narrow layout, below 720 px, applies all the same)
+    _, narrow = layout((400, 4000))
+    width = narrow["viewport"]
+    assert width <= 720 and narrow["width"] <= width, f"report.html is {narrow['width']} px wide in {width} px"
+    assert all(p["x"] >= 0 and p["x"] + p["w"] <= width for p in narrow["images"]), narrow["images"]
 
     dom, placed = layout((1280, 4000))
     assert any("Fashion-MNIST CNN study" in h for h in _Page(dom).headings), _Page(dom).headings

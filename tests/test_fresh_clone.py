@@ -1,0 +1,68 @@
+"""A reader who clones the project and runs `make report` gets the published pages and a clean `git status`: the
+pages are left alone while their runs and code are those recorded in reports/full/rendered-from.json, and a forced
+re-render writes them byte for byte as committed (nothing in them changes from one render to the next).
+
+CI only (.ci/run sets FMNIST_FRESH_CLONE=1): the forced render executes every notebook on the 106 published runs,
+minutes (docs/timings.md). It uses this checkout's environment (.venv) and data; the code, the store and the pages
+are the clone's, at this checkout's commit."""
+
+import os
+import subprocess
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not os.environ.get("FMNIST_FRESH_CLONE"),
+    reason="CI only: set FMNIST_FRESH_CLONE=1 to render the full report in a fresh clone (minutes)")]
+
+
+def git(*args, cwd):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    import json
+
+    base = tmp_path_factory.mktemp("fresh")
+    # while the full profile is only partly published, make report would train the rest (hours): nothing to check
+    held = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", "from fmnist_lib.experiments import all_configs; "
+                           "from fmnist_lib.cache import is_cached; import json; c = all_configs('full'); "
+                           "print(json.dumps([sum(map(is_cached, c)), len(c)]))"], cwd=ROOT, capture_output=True,
+                          text=True, check=True, env={**os.environ, "FMNIST_RUNS": str(base / "runs")})
+    done, total = json.loads(held.stdout)
+    if done < total:
+        pytest.skip(f"the store publishes {done} of the full profile's {total} runs: a fresh clone's make report "
+                    f"would train the rest")
+    path = base / "clone"
+    git("clone", "--quiet", "--no-checkout", str(ROOT), str(path), cwd=base)
+    git("checkout", "--quiet", git("rev-parse", "HEAD", cwd=ROOT).strip(), cwd=path)
+    env = {**os.environ, "PYTHONPATH": str(path),  # the clone's fmnist_lib, in make and in the kernels
+           "FMNIST_DATA": str(ROOT / "data"), "FMNIST_RUNS": str(base / "runs")}  # no run cache: the store only
+    env.pop("FMNIST_REPORTS", None)
+    env.pop("FMNIST_STORE", None)
+    return path, env
+
+
+def make_report(clone, *args):
+    path, env = clone
+    result = subprocess.run(["make", "--no-print-directory", "report", f"VENV={ROOT / '.venv'}", *args], cwd=path,
+                            capture_output=True, text=True, env=env, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_make_report_in_a_fresh_clone_leaves_the_published_pages_alone(clone):
+    out = make_report(clone)
+    assert "up to date" in out, (
+        "make report in a fresh clone rendered the pages again: the runs or the code differ from those recorded in "
+        "reports/full/rendered-from.json; run `make report` and commit reports/full\n" + out[-2000:])
+    assert git("status", "--porcelain", cwd=clone[0]) == ""
+
+
+def test_a_forced_render_in_a_fresh_clone_writes_the_pages_as_committed(clone):
+    make_report(clone, "FORCE=1")
+    status = git("status", "--porcelain", cwd=clone[0])
+    assert status == "", f"a re-render of the same runs changed tracked files:\n{status}"
