@@ -4,7 +4,7 @@ ports and folders under one directory, stopped by the PIDs started. The tests' f
 squeue and `make runs EXECUTOR=slurm` at it, until Ctrl-C.
 
 Debian's packages: `apt-get install slurm-wlm munge`. No accounting (sacct answers "Slurm accounting storage is
-disabled"): squeue and scontrol show the jobs, for 5 minutes after they end (MinJobAge).
+disabled"): squeue and scontrol show the jobs, for an hour after they end (MinJobAge).
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ ReturnToService=2
 # SIGTERM to SIGKILL (default 30 s); submitit ignores SIGTERM, so a task killed or requeued trains on until then
 KillWait=2
 SchedulerParameters=sched_interval=2,bf_interval=5
+# finished jobs stay in squeue for an hour (default 5 minutes), so that a test reads every task's start and end
+MinJobAge=3600
 {node_line()} State=UNKNOWN
 PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
 """
