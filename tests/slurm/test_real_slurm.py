@@ -75,9 +75,9 @@ def smoke(slurm_cluster):
     after_ctrl_c = job_table(slurm_cluster)
     second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     return SimpleNamespace(runs=tmp / "runs", tmp=tmp, env=env, arrays=arrays, queued=queued, dependency=dependency,
-                           first_err="".join(said) + err.replace("\r", "\n"), first_out=out, first_code=first.returncode,
-                           after_ctrl_c=after_ctrl_c, second=second, second_err=second.stderr.replace("\r", "\n"),
-                           final=job_table(slurm_cluster))
+                           first_err="".join(said) + err.replace("\r", "\n"), first_out=out,
+                           first_code=first.returncode, after_ctrl_c=after_ctrl_c, second=second,
+                           second_err=second.stderr.replace("\r", "\n"), final=job_table(slurm_cluster))
 
 
 def test_smoke_profile_is_two_arrays_and_the_classifiers_start_after_the_autoencoders_end(smoke):
@@ -125,9 +125,9 @@ def test_every_run_lands_in_the_cache_equal_to_the_local_executors(smoke):
     cfgs = all_configs("smoke")
     assert len(cfgs) == 30 and all(cache.is_cached(c, smoke.runs) for c in cfgs)
     assert not list((smoke.runs / ".tmp").glob("*.ckpt"))
-    local = subprocess.run([sys.executable, "-m", "fmnist_lib.launch", "smoke", "--executor", "local", "--workers", "2"],
-                           cwd=ROOT, env={**smoke.env, "FMNIST_RUNS": str(smoke.tmp / "local-runs")},
-                           capture_output=True, text=True, timeout=900)
+    env = {**smoke.env, "FMNIST_RUNS": str(smoke.tmp / "local-runs")}
+    local = subprocess.run([sys.executable, "-m", "fmnist_lib.launch", "smoke", "--executor", "local",
+                            "--workers", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert local.returncode == 0, local.stderr[-3000:]
     for cfg in cfgs:
         on_slurm, here = cache.load(cfg, smoke.runs), cache.load(cfg, smoke.tmp / "local-runs")
@@ -141,29 +141,28 @@ def test_a_requeued_task_resumes_from_its_checkpoint_and_ends_bit_for_bit(slurm_
     """`scontrol requeue` of a running task after its first epochs: Slurm kills it (SIGTERM, which submitit
     ignores, then SIGKILL) and starts it again; it resumes after its last checkpointed epoch and ends as a run
     never interrupted does."""
-    cfg = make_config("smoke", "autoencoder", epochs=8, train_size=4000)
-    runs = slurm_tmp / "runs"
-    proc = start_launch([{"model": "autoencoder", "epochs": 8, "train_size": 4000}], settings_file(slurm_tmp / "s.yaml"),
-                        slurm_env(slurm_cluster, slurm_tmp))
+    run = {"model": "autoencoder", "epochs": 8, "train_size": 4000}
+    cfg, runs = make_config("smoke", **run), slurm_tmp / "runs"
+    proc = start_launch([run], settings_file(slurm_tmp / "s.yaml"), slurm_env(slurm_cluster, slurm_tmp))
     ckpt = cache.checkpoint_path(cfg, runs)
     wait_until("a first checkpoint", ckpt.exists, timeout=300, poll=0.02)
     before = torch.load(ckpt, weights_only=True)["epoch"]
     job = submitted(runs)[cfg.key()]
     slurm_cluster.run("scontrol", "requeue", job)
-    seen = [wait_until("the requeue", lambda: (s := job_table(slurm_cluster)[job]["state"]) != "RUNNING" and s,
-                       timeout=30)]
+    state = wait_until("the requeue", lambda: (s := job_table(slurm_cluster)[job]["state"]) != "RUNNING" and s,
+                       timeout=30)
     out, err = finish(proc, timeout=300)
     assert proc.returncode == 0, err[-3000:]
     resumed = json.loads((cache.entry_dir(cfg, runs) / "meta.json").read_text()).get("resumed_at_epoch")
     log = task_log(runs, job)
     starts = log.count("Starting with JobEnvironment")
-    after = [int(m) for m in re.findall(rf"epoch (\d+)/8", log.split("Starting with JobEnvironment")[-1])]
+    after = [int(m) for m in re.findall(r"epoch (\d+)/8", log.split("Starting with JobEnvironment")[-1])]
     assert "DUE TO JOB REQUEUE" in task_log(runs, job, "err") and starts == 2
     assert resumed is not None and 1 <= before <= resumed < 8 and after == list(range(resumed, 9))
     assert f"resumed at epoch {resumed}" in out
     assert_same_run(fit(cfg, progress=False), cache.load(cfg, runs))
     with capsys.disabled():
-        print(f"\nrequeue evidence: job {job} requeued with its checkpoint at epoch {before} (then {seen[0]}); "
+        print(f"\nrequeue evidence: job {job} requeued with its checkpoint at epoch {before} (then {state}); "
               f"it started {starts} times, resumed at epoch {resumed}, trained epochs {after[1:]} after it; "
               f"history and weights equal an uninterrupted run's")
 
