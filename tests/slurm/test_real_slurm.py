@@ -74,6 +74,8 @@ def smoke(slurm_cluster):
             first.wait()
     after_ctrl_c = job_table(slurm_cluster)
     second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    # the last task has written its result, and its process ends a moment later
+    wait_until("every task's end", lambda: not slurm_cluster.run("squeue", "-h").strip(), timeout=120, poll=0.5)
     return SimpleNamespace(runs=tmp / "runs", tmp=tmp, env=env, arrays=arrays, queued=queued, dependency=dependency,
                            first_err="".join(said) + err.replace("\r", "\n"), first_out=out,
                            first_code=first.returncode, after_ctrl_c=after_ctrl_c, second=second,
