@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -131,6 +132,36 @@ def sbatch_parameters(s: SlurmSettings) -> dict:
     return params | {k: v for k, v in optional.items() if v is not None}
 
 
+if submitit is not None:
+    class _SlurmStates(submitit.slurm.slurm.SlurmInfoWatcher):
+        """Job states as submitit reads them, from sacct; where the site keeps no accounting (sacct fails: "Slurm
+        accounting storage is disabled"), from squeue, on which a job no longer listed has ended (state ENDED).
+        Every state of ACTIVE is not done (submitit's own list lacks SIGNALING, which a task at its warning
+        signal passes through)."""
+
+        sacct: bool | None = None  # whether sacct answers; None until first asked
+
+        def _make_command(self):
+            command = super()._make_command()
+            if command is not None and self.sacct is None:
+                try:
+                    self.sacct = subprocess.run(command, capture_output=True, timeout=60).returncode == 0
+                except (OSError, subprocess.SubprocessError):
+                    self.sacct = False
+            return command if command is None or self.sacct else ["squeue", "--me", "--states=all",
+                                                                   "--format=%i|%T"]
+
+        def read_info(self, string):
+            if self.sacct:
+                return super().read_info(string)
+            text = string.decode() if isinstance(string, bytes) else string
+            listed = super().read_info("JobID|State\n" + text.partition("\n")[2])  # squeue's header: JOBID|STATE
+            return listed | {job: {"State": "ENDED"} for job in self._registered - self._finished - set(listed)}
+
+        def is_done(self, job_id: str, mode: str = "standard") -> bool:
+            return self.get_state(job_id, mode).upper() not in ACTIVE | {"UNKNOWN", "READY", "PREEMPTED"}
+
+
 def make_executor(kind: str, folder: Path, settings: SlurmSettings):
     """submitit's executor for `kind` ("slurm" or "debug"), logging into folder/<job id>/."""
     if submitit is None:
@@ -144,6 +175,7 @@ def make_executor(kind: str, folder: Path, settings: SlurmSettings):
         raise LaunchError("EXECUTOR=slurm finds no `srun` here; allowed: run it on the cluster's login node "
                           "(EXECUTOR=debug runs the same code path in this process)") from exc
     executor.update_parameters(**sbatch_parameters(settings))
+    submitit.SlurmJob.watcher = _SlurmStates(delay_s=60)  # every SlurmJob's, array tasks' too (not job_class)
     return executor
 
 
@@ -184,15 +216,14 @@ def submit(missing: list[Config], kind: str, settings: SlurmSettings, root: Path
                                        if group is classifiers and arrays else None)
         submitted = executor.map_array(task, group)
         jobs |= {c.key(): (c, j) for c, j in zip(group, submitted)}
-        if kind == "slurm":
+        if kind == "slurm":  # recorded as soon as submitted: a Ctrl-C before the next array loses none
+            folder.mkdir(parents=True, exist_ok=True)
+            known |= {key: job.job_id for key, (_, job) in jobs.items()}
+            (folder / "submitted.json.part").write_text(json.dumps(known, indent=1))
+            os.replace(folder / "submitted.json.part", record)
             after = f", to start after {', '.join(arrays)} ends" if group is classifiers and arrays else ""
             print(f"submitted {len(group)} {group[0].model}s as job array {submitted[0].job_id.split('_')[0]}"
                   f"{after}", file=sys.stderr)
-    if kind == "slurm":
-        folder.mkdir(parents=True, exist_ok=True)
-        known |= {key: job.job_id for key, (_, job) in jobs.items()}
-        (folder / "submitted.json.part").write_text(json.dumps(known, indent=1))
-        os.replace(folder / "submitted.json.part", record)
     return jobs
 
 
@@ -236,15 +267,20 @@ def train_slurm(missing: list[Config], kind: str, settings: SlurmSettings, root:
     def on_epoch(cfg: Config, done: int) -> None:  # a debug task runs in this process, within wait_for
         progress.epoch(cfg.key(), done)
 
-    jobs = submit(missing, kind, settings, root, on_epoch=on_epoch if kind == "debug" else None)
-    progress = Progress(missing, root)  # after submit's lines; a Slurm task's epochs are read from checkpoints
+    jobs, progress = {}, None
     try:
+        jobs = submit(missing, kind, settings, root, on_epoch=on_epoch if kind == "debug" else None)
+        progress = Progress(missing, root)  # after submit's lines; a Slurm task's epochs are read from checkpoints
         wait_for(jobs, progress, poll_s if kind == "slurm" else 0)
     except KeyboardInterrupt:
-        progress.bar.close()
-        if kind == "slurm":
-            print("stopped waiting; the tasks go on in Slurm (squeue --me); run the same command again to wait "
-                  "for them (nothing is submitted twice)", file=sys.stderr)
+        if progress is not None:
+            progress.bar.close()
+        if kind == "slurm":  # jobs is empty when Ctrl-C came while submitting: then the job name finds them
+            arrays = sorted({job.job_id.split("_")[0] for _, job in jobs.values()}, key=int)
+            watch, cancel = (f"squeue -j {','.join(arrays)}", f"scancel {' '.join(arrays)}") if arrays else \
+                ("squeue --me --name=fmnist", "scancel --me --name=fmnist")
+            print(f"stopped waiting; the tasks go on in Slurm (watch: {watch}; cancel: {cancel}); the same "
+                  f"command again waits for them and submits nothing twice", file=sys.stderr)
         raise
     progress.close()
     progress.check()
