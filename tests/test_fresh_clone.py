@@ -28,7 +28,7 @@ def clone(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("fresh")
     # while the full profile is only partly published, make report would train the rest (hours): nothing to check
-    held = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", "from fmnist_lib.experiments import all_configs; "
+    held = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", "from fmnist_lib.plan import all_configs; "
                            "from fmnist_lib.cache import is_cached; import json; c = all_configs('full'); "
                            "print(json.dumps([sum(map(is_cached, c)), len(c)]))"], cwd=ROOT, capture_output=True,
                           text=True, check=True, env={**os.environ, "FMNIST_RUNS": str(base / "runs")})
