@@ -111,8 +111,10 @@ def profile_text(p: Profile, left_out: list[str], pages: list[str]) -> str:
     pages it links."""
     return (f"Profile **{p.name}**: autoencoders {p.ae_epochs} epochs, classifiers {p.clf_epochs} epochs, "
             f"{p.train_size:,} training images, {p.eval_size:,} validation and {p.eval_size:,} test images; "
-            f"{len(p.seeds)} seed(s) per setting, {len(p.arm_seeds)} for the comparison's arms."
-            + (f" **Partial report**: left out for missing runs: {', '.join(left_out)}." if left_out else "")
+            f"planned: {len(p.seeds)} seed(s) per setting, {len(p.study_seeds)} for the baseline autoencoder and the "
+            f"study's two arms (scratch, pretrained-frozen) under each head."
+            + (f" **Partial report**: each setting shows the seeds published so far (each row says how many); left "
+               f"out, with none yet: {', '.join(left_out)}." if left_out else "")
             + (" The notebooks behind it: " + ", ".join(f"[{n}]({n}.html)" for n in pages) + "." if pages else ""))
 
 
