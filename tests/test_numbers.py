@@ -23,7 +23,7 @@ def prose(text: str) -> str:
 
 def store_totals() -> tuple[int, float]:
     """(runs of the full profile's plan that the store publishes, their summed training seconds)."""
-    from fmnist_lib.experiments import all_configs
+    from fmnist_lib.plan import all_configs
 
     store = ROOT / "reports" / "full" / "store"
     metas = [json.loads((store / c.key() / "meta.json").read_text()) for c in all_configs("full")
@@ -60,9 +60,10 @@ def test_the_readme_answer_counts_the_runs_and_hours_the_store_holds():
 
 
 def test_the_report_counts_the_runs_and_seconds_the_store_holds():
-    from fmnist_lib.provenance import STAMP, runs_sha256
+    from fmnist_lib.provenance import runs_sha256
+    from fmnist_lib.rendered import STAMP
 
-    from fmnist_lib.experiments import all_configs
+    from fmnist_lib.plan import all_configs
 
     stamp = ROOT / "reports" / "full" / STAMP
     runs, seconds = store_totals()
