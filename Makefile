@@ -161,9 +161,7 @@ FORCE ?=
 
 ## report: execute every notebook into reports/PROFILE/, render report.html and report.pdf (pages whose runs and code are unchanged are left alone; FORCE=1 renders anyway)
 report: | setup
-	@if [ -z "$(strip $(FORCE))" ] && $(PY) -m fmnist_lib.rendered unchanged $(PROFILE) $(RENDERED); then \
-	  echo "report: $(OUT)/report.html and report.pdf are up to date: the runs and the code are those they were" \
-	    "rendered from ($(OUT)/rendered-from.json); FORCE=1 renders them again"; \
+	@if [ -z "$(strip $(FORCE))" ] && $(PY) -m fmnist_lib.rendered unchanged $(PROFILE) $(RENDERED); then :; \
 	else $(MAKE) --no-print-directory render; fi
 
 # the render itself (make report decides whether it is needed)
@@ -187,6 +185,7 @@ sweep-%:
 ## summary: re-run the summary notebook alone (reads the run cache and the store; trains nothing; PARTIAL=1: what is there)
 summary: setup
 	$(MAKE) --no-print-directory -W notebooks/report.ipynb REPORT_INPUTS= $(OUT)/report.pdf
+	$(if $(strip $(PARTIAL)),$(PY) -m fmnist_lib.rendered record $(PROFILE) --partial)
 	@echo "summary: wrote $(OUT)/report.ipynb, $(OUT)/report.html and $(OUT)/report.pdf"
 
 ## test: the test suite: unit tests, the real data, every notebook on the smoke profile

@@ -5,6 +5,10 @@ the rendering code are those recorded in reports/PROFILE/rendered-from.json (tra
 `python -m fmnist_lib.rendered record PROFILE` writes that file after a render, and reports/PROFILE/render.json
 (git-ignored: the render's commit, machine and notebook timings). `make report` uses both, so that a fresh clone's
 `make report` leaves the published pages, and git, as they are.
+
+A partial render (`make summary PARTIAL=1`, the report of the runs there are while a profile's plan is being trained)
+records `--partial`: the runs it read are then those the run cache or the store holds, not the whole plan, and only
+report.html and report.pdf are its pages.
 """
 
 from __future__ import annotations
@@ -35,13 +39,16 @@ def code_sha256(root: Path = ROOT) -> str:
     return digest.hexdigest()
 
 
-def inputs(profile: str) -> dict:
-    """What a profile's pages are rendered from: its runs (count and content hash) and the rendering code."""
+def inputs(profile: str, partial: bool = False) -> dict:
+    """What a profile's pages are rendered from: its runs (count and content hash) and the rendering code. Partial:
+    the planned runs the run cache or the store holds (in a fresh clone, the store's)."""
+    from .cache import is_cached
     from .plan import all_configs
 
-    keys = [c.key() for c in all_configs(profile)]
-    return {"profile": profile, "runs": len(keys), "runs_sha256": provenance.runs_sha256(keys), "code": list(CODE),
-            "code_sha256": code_sha256()}
+    planned = all_configs(profile)
+    keys = [c.key() for c in planned if not partial or is_cached(c)]
+    return {"profile": profile, **({"partial": True, "planned": len(planned)} if partial else {}), "runs": len(keys),
+            "runs_sha256": provenance.runs_sha256(keys), "code": list(CODE), "code_sha256": code_sha256()}
 
 
 def unchanged(profile: str, pages: list[Path]) -> str | None:
@@ -53,23 +60,23 @@ def unchanged(profile: str, pages: list[Path]) -> str | None:
         return f"{len(missing)} page(s) missing ({missing[0]}{', ...' if len(missing) > 1 else ''})"
     if not stamp.is_file():
         return f"no {stamp.name} beside the pages"
+    recorded = json.loads(stamp.read_text())
     try:
-        now = inputs(profile)
+        now = inputs(profile, partial=recorded.get("partial", False))
     except FileNotFoundError as exc:
         return str(exc)
-    recorded = json.loads(stamp.read_text())
     changed = [what for what in ("runs", "runs_sha256", "code", "code_sha256") if recorded.get(what) != now[what]]
     return f"changed since the last render: {', '.join(changed)}" if changed else None
 
 
-def record(profile: str) -> tuple[Path, Path]:
+def record(profile: str, partial: bool = False) -> tuple[Path, Path]:
     """After a render: STAMP (the inputs, tracked beside the published pages) and RENDER (git-ignored: the
     render's commit, machine, time and notebook timings)."""
     import torch
 
     out = reports_dir(profile)
     stamp, render = out / STAMP, out / RENDER
-    stamp.write_text(json.dumps(inputs(profile), indent=1) + "\n")
+    stamp.write_text(json.dumps(inputs(profile, partial), indent=1) + "\n")
     timings = provenance.notebook_timings(out)
     render.write_text(json.dumps({
         "rendered": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": provenance.git_commit(),
@@ -87,7 +94,9 @@ def main(argv=None) -> int:
     check = sub.add_parser("unchanged", help="exit 0 when the pages need no render")
     check.add_argument("profile")
     check.add_argument("pages", nargs="*", type=Path)
-    sub.add_parser("record", help="write rendered-from.json and render.json after a render").add_argument("profile")
+    rec = sub.add_parser("record", help="write rendered-from.json and render.json after a render")
+    rec.add_argument("profile")
+    rec.add_argument("--partial", action="store_true", help="a partial render: the runs there are, report only")
     args = parser.parse_args(argv)
     from .config import ConfigError, get_profile
 
@@ -97,13 +106,20 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "record":
-        stamp, render = record(args.profile)
+        stamp, render = record(args.profile, args.partial)
         print(f"recorded the inputs of the pages in {stamp}; the render's commit, machine and timings in {render}")
         return 0
+    out = reports_dir(args.profile)
     why = unchanged(args.profile, args.pages)
     if why is not None:
-        print(f"report: rendering {reports_dir(args.profile)}: {why}")
+        print(f"report: rendering {out}: {why}")
         return 1
+    print(f"report: {out}/report.html and report.pdf are up to date: the runs and the code are those they were "
+          f"rendered from ({out}/{STAMP}); FORCE=1 renders them again")
+    recorded = json.loads((out / STAMP).read_text())
+    if recorded.get("partial"):
+        print(f"report: they show the {recorded['runs']} runs published of the plan's {recorded['planned']}; "
+              f"FORCE=1 would first train the other {recorded['planned'] - recorded['runs']} (hours on a CPU)")
     return 0
 
 

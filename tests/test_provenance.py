@@ -132,7 +132,7 @@ def test_pages_are_unchanged_only_while_their_runs_and_code_are(tmp_path, monkey
     from fmnist_lib import rendered
 
     now = {"profile": "smoke", "runs": 2, "runs_sha256": "r1", "code": ["Makefile"], "code_sha256": "c1"}
-    monkeypatch.setattr(rendered, "inputs", lambda profile: dict(now))
+    monkeypatch.setattr(rendered, "inputs", lambda profile, partial=False: dict(now))
     monkeypatch.setattr(provenance, "notebook_timings", lambda folder: pd.DataFrame(columns=["notebook", "seconds"]))
     out = tmp_path / "reports" / "smoke"  # FMNIST_REPORTS of the conftest
     out.mkdir(parents=True)
@@ -147,3 +147,29 @@ def test_pages_are_unchanged_only_while_their_runs_and_code_are(tmp_path, monkey
     assert rendered.unchanged("smoke", [page]) == "changed since the last render: runs_sha256"
     now["code_sha256"] = "c2"
     assert rendered.unchanged("smoke", [page]) == "changed since the last render: runs_sha256, code_sha256"
+
+
+def test_a_partial_render_is_unchanged_while_the_runs_there_are_the_same(tmp_path, monkeypatch):
+    """A partial stamp counts the planned runs the cache or the store holds; one more run there is a change."""
+    from fmnist_lib import rendered
+    from fmnist_lib.plan import all_configs
+
+    store, runs = tmp_path / "store", tmp_path / "runs"
+    monkeypatch.setenv("FMNIST_STORE", str(store))
+    monkeypatch.setenv("FMNIST_RUNS", str(runs))
+    monkeypatch.setattr(provenance, "notebook_timings", lambda folder: pd.DataFrame(columns=["notebook", "seconds"]))
+    planned = all_configs("smoke")
+    for cfg in planned[:2]:
+        write_entry(store, cfg.key(), "[1]")
+    out = tmp_path / "reports" / "smoke"
+    out.mkdir(parents=True)
+    page = out / "report.html"
+    page.write_text("<html>")
+    stamp, _ = rendered.record("smoke", partial=True)
+    recorded = json.loads(stamp.read_text())
+    assert (recorded["partial"], recorded["runs"], recorded["planned"]) == (True, 2, len(planned))
+    assert rendered.unchanged("smoke", [page]) is None
+    write_entry(runs, planned[2].key(), "[1]")  # a third run trained since
+    assert rendered.unchanged("smoke", [page]) == "changed since the last render: runs, runs_sha256"
+    with pytest.raises(FileNotFoundError):
+        rendered.inputs("smoke")  # the whole plan: runs missing
