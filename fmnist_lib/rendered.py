@@ -25,6 +25,7 @@ from .paths import ROOT, reports_dir
 # what renders a report besides the runs (notebooks by their cells' sources, so outputs saved from Lab do not count)
 CODE = ("Makefile", "constraints.txt", "fmnist_lib/*.py", "notebooks/*.ipynb")
 STAMP, RENDER = "rendered-from.json", "render.json"
+PARTIAL_PAGES = ("report.html", "report.pdf")  # what a partial render (make summary PARTIAL=1) writes
 
 
 def code_sha256(root: Path = ROOT) -> str:
@@ -55,12 +56,14 @@ def unchanged(profile: str, pages: list[Path]) -> str | None:
     """None when every page exists and the profile's runs and the rendering code are those recorded in STAMP at
     the last render; else why not, in words."""
     stamp = reports_dir(profile) / STAMP
+    recorded = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    if recorded.get("partial"):  # a partial render's pages: the report alone
+        pages = [p for p in pages if Path(p).name in PARTIAL_PAGES]
     missing = [str(p) for p in pages if not Path(p).is_file()]
     if missing:
         return f"{len(missing)} page(s) missing ({missing[0]}{', ...' if len(missing) > 1 else ''})"
-    if not stamp.is_file():
+    if not recorded:
         return f"no {stamp.name} beside the pages"
-    recorded = json.loads(stamp.read_text())
     try:
         now = inputs(profile, partial=recorded.get("partial", False))
     except FileNotFoundError as exc:

@@ -169,7 +169,21 @@ def test_a_partial_render_is_unchanged_while_the_runs_there_are_the_same(tmp_pat
     recorded = json.loads(stamp.read_text())
     assert (recorded["partial"], recorded["runs"], recorded["planned"]) == (True, 2, len(planned))
     assert rendered.unchanged("smoke", [page]) is None
+    assert rendered.unchanged("smoke", [page, out / "autoencoder.html"]) is None  # not a page of a partial render
     write_entry(runs, planned[2].key(), "[1]")  # a third run trained since
     assert rendered.unchanged("smoke", [page]) == "changed since the last render: runs, runs_sha256"
     with pytest.raises(FileNotFoundError):
         rendered.inputs("smoke")  # the whole plan: runs missing
+
+
+def test_the_published_pages_are_those_their_store_and_code_render(monkeypatch):
+    """The committed report of `full` was rendered from the store and the code as they are in this commit, so a fresh
+    clone's `make report` leaves it alone instead of rendering (and, while the plan is partly published, training).
+    Failing: re-render (`make summary PROFILE=full PARTIAL=1` while partial, else `make report`) and commit."""
+    from fmnist_lib import rendered
+    from fmnist_lib.paths import reports_dir
+
+    monkeypatch.delenv("FMNIST_REPORTS")  # the committed reports/, and the store only: a fresh clone has no run cache
+    out = reports_dir("full")
+    pages = [out / name for name in rendered.PARTIAL_PAGES]
+    assert rendered.unchanged("full", pages) is None, rendered.unchanged("full", pages)
