@@ -201,11 +201,12 @@ def verdict(test: Test, claimed: int, margin: float, p_adjusted: float, alpha: f
         return ONE_SEED
     if np.isnan(test.estimate) or np.isnan(p_adjusted):
         return INCONCLUSIVE
-    if claimed == 0:
-        return SUPPORTED if test.high <= margin else CONTRADICTED if test.low > margin else INCONCLUSIVE
+    significant = p_adjusted < alpha
+    if claimed == 0:  # contradicted: beyond the margin, and the difference passes the family's correction
+        return SUPPORTED if test.high <= margin else CONTRADICTED if test.low > margin and significant \
+            else INCONCLUSIVE
     if -margin <= test.low and test.high <= margin:
         return NO_DIFFERENCE
-    significant = p_adjusted < alpha
     if significant and np.sign(test.estimate) == -claimed:
         return CONTRADICTED
     if bar is not None:

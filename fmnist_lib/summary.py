@@ -63,8 +63,8 @@ def bottom_line(table: pd.DataFrame) -> str:
     moved = head_dependent(table)
     if len(moved):
         lines.append("**What the head decides**: the statement puts ReLU and dropout on the 10 logits, which leaves "
-                     "some runs never predicting a class. With plain logits, " + "; ".join(
-                         f"{c} (fig. {f}) is {p} instead of {s}" for c, f, s, p in
+                     "some runs never predicting a class. With plain logits: " + "; ".join(
+                         f"“{c}” (fig. {f}) is {p} instead of {s}" for c, f, s, p in
                          zip(moved.claim, moved.figure, moved.verdict, moved.plain)) + ".")
     return "\n\n".join(lines)
 

@@ -20,7 +20,7 @@ def test_the_bottom_line_names_what_holds_what_fails_and_what_the_head_decides()
     text = summary.bottom_line(t)
     assert text.startswith("The study draws 2 testable conclusions")
     assert "**What does not**: n = 16 is too small (fig. 4: no practical difference)." in text
-    assert "With plain logits, scratch beats frozen (fig. 7, 8) is supported instead of inconclusive." in text
+    assert "With plain logits: “scratch beats frozen” (fig. 7, 8) is supported instead of inconclusive." in text
     side = summary.side_by_side(t)
     assert list(side["plain logits"]) == ["supported", "—"]
 
