@@ -165,8 +165,8 @@ def evaluate_claims(results: dict, labels=None, classes=None, alpha: float = sta
     rows = judge(rows, alpha)
     return pd.DataFrame([{
         "figure": x.figure, "claim": x.claim, "head": x.head, "effect": effect_text(x), "measured": x.measured,
-        "seeds": x.seeds, "test": x.test.method + (" (exact)" if x.test.exact else " (20,000 relabelings)"),
-        "p": x.test.p, "smallest p": x.test.p_min, "p (Holm)": x.p_holm, "verdict": x.verdict,
+        "seeds": x.seeds, "test": x.tested.method + (" (exact)" if x.tested.exact else " (20,000 relabelings)"),
+        "p": x.tested.p, "smallest p": x.tested.p_min, "p (Holm)": x.p_holm, "verdict": x.verdict,
         "at best epoch": (x.at_best.verdict if x.at_best is not None and x.at_best.verdict != x.verdict else ""),
         "seeds needed": x.needed, "estimate": x.test.estimate, "low": x.test.low, "high": x.test.high,
         "margin": x.margin, "reference": x.reference, "family": x.family,

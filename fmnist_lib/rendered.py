@@ -48,6 +48,7 @@ def inputs(profile: str, partial: bool = False) -> dict:
 
     planned = all_configs(profile)
     keys = [c.key() for c in planned if not partial or is_cached(c)]
+    partial = partial and len(keys) < len(planned)  # every planned run there: a whole render's inputs
     return {"profile": profile, **({"partial": True, "planned": len(planned)} if partial else {}), "runs": len(keys),
             "runs_sha256": provenance.runs_sha256(keys), "code": list(CODE), "code_sha256": code_sha256()}
 
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
           f"rendered from ({out}/{STAMP}); FORCE=1 renders them again")
     recorded = json.loads((out / STAMP).read_text())
     if recorded.get("partial"):
-        print(f"report: they show the {recorded['runs']} runs published of the plan's {recorded['planned']}; "
+        print(f"report: they show {recorded['runs']} of the plan's {recorded['planned']} runs; "
               f"FORCE=1 would first train the other {recorded['planned'] - recorded['runs']} (hours on a CPU)")
     return 0
 

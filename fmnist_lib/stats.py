@@ -195,16 +195,17 @@ def holm(pvalues) -> np.ndarray:
 def verdict(test: Test, claimed: int, margin: float, p_adjusted: float, alpha: float = ALPHA,
             bar: float | None = None) -> str:
     """The verdict of a row. `claimed` is the sign the study asserts for the effect (+1, -1), or 0 for "no worse
-    than the margin" (effect <= margin). `margin` (> 0) bounds a practically negligible effect; `bar`, when given,
+    than the margin" (effect <= margin; then `p_adjusted` is that of the test against the margin, which must pass
+    the correction both for supported and for contradicted). `margin` (> 0) bounds a practically negligible effect; `bar`, when given,
     is the size the claim asserts ("fails": at least twice the reference's loss), which the interval must clear."""
     if min(test.sizes) < 2:  # one seed a side (or one run): no noise estimate
         return ONE_SEED
     if np.isnan(test.estimate) or np.isnan(p_adjusted):
         return INCONCLUSIVE
     significant = p_adjusted < alpha
-    if claimed == 0:  # contradicted: beyond the margin, and the difference passes the family's correction
-        return SUPPORTED if test.high <= margin else CONTRADICTED if test.low > margin and significant \
-            else INCONCLUSIVE
+    if claimed == 0:  # p_adjusted: the test of "the effect equals the margin"; its interval lies on one side
+        return (SUPPORTED if test.high <= margin else CONTRADICTED if test.low > margin else INCONCLUSIVE) \
+            if significant else INCONCLUSIVE
     if -margin <= test.low and test.high <= margin:
         return NO_DIFFERENCE
     if significant and np.sign(test.estimate) == -claimed:

@@ -7,7 +7,7 @@ among four classes. The measures they test are fmnist_lib.measures; the study's 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,6 +43,12 @@ class Row:
     verdict: str = ""
     alpha_row: float = float("nan")  # the level Holm asked of this row's p
     pair: tuple | None = field(default=None, repr=False)  # the two samples, for seeds_needed
+    at_margin: stats.Test | None = None  # claimed 0: the test of "the effect equals the margin", which Holm adjusts
+
+    @property
+    def tested(self) -> stats.Test:
+        """The test whose p enters the family's correction: at the margin for a "no worse" row, else at 0."""
+        return self.at_margin if self.at_margin is not None else self.test
 
     @property
     def head(self) -> str:
@@ -76,8 +82,12 @@ def two_groups(figure, claim, family, a, b, claimed, margin, reference, unit, me
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if partial:
         measured += "; diverged runs left out"
+    if claimed == 0:  # "no worse than the margin": tested against the margin, both ways
+        shifted = stats.two_sample(a - margin, b)
+        at_margin = replace(shifted, method=shifted.method + " against the margin")
+        kw.update(at_margin=at_margin, pair=(a - margin, b))
     return Row(figure, claim, family, stats.two_sample(a, b), claimed, margin, reference, unit, measured,
-               f"{len(a)} vs {len(b)}", partial=partial, pair=(a, b), **kw)
+               f"{len(a)} vs {len(b)}", partial=partial, **{"pair": (a, b), **kw})
 
 
 def compare(a, b, name_a, name_b, metric, figure, claim, family, at="last", relative_margin=True) -> Row:
@@ -183,8 +193,8 @@ def judge(rows: list[Row], alpha: float = stats.ALPHA) -> list[Row]:
     """Holm within each family, then each row's verdict (and its best-epoch twin's, by the same adjusted level)."""
     for family in FAMILIES:
         members = [row for row in rows if row.family == family and row.premise is None]
-        adjusted = stats.holm([row.test.p for row in members])
-        order = np.argsort([row.test.p for row in members], kind="stable")
+        adjusted = stats.holm([row.tested.p for row in members])
+        order = np.argsort([row.tested.p for row in members], kind="stable")
         for rank, i in enumerate(order):
             members[i].alpha_row = alpha / (len(members) - rank)
         for row, p in zip(members, adjusted):
@@ -201,7 +211,7 @@ def judge(rows: list[Row], alpha: float = stats.ALPHA) -> list[Row]:
         if row.at_best is not None:
             twin = row.at_best
             twin.verdict = stats.verdict(twin.test, twin.claimed, twin.margin,
-                                         min(1.0, twin.test.p * row.p_holm / row.test.p) if row.test.p else
+                                         min(1.0, twin.tested.p * row.p_holm / row.tested.p) if row.tested.p else
                                          row.p_holm, alpha, twin.bar)
         if row.verdict in (stats.INCONCLUSIVE, stats.MIXED) and row.pair is not None:
             row.needed = stats.seeds_needed(*row.pair, row.alpha_row)

@@ -174,6 +174,9 @@ def test_a_partial_render_is_unchanged_while_the_runs_there_are_the_same(tmp_pat
     assert rendered.unchanged("smoke", [page]) == "changed since the last render: runs, runs_sha256"
     with pytest.raises(FileNotFoundError):
         rendered.inputs("smoke")  # the whole plan: runs missing
+    for cfg in planned[3:]:
+        write_entry(store, cfg.key(), "[1]")
+    assert "partial" not in rendered.inputs("smoke", partial=True)  # every planned run there: a whole render
 
 
 def test_the_published_pages_are_those_their_store_and_code_render(monkeypatch):
