@@ -197,7 +197,8 @@ def verdict(test: Test, claimed: int, margin: float, p_adjusted: float, alpha: f
     """The verdict of a row. `claimed` is the sign the study asserts for the effect (+1, -1), or 0 for "no worse
     than the margin" (effect <= margin; then `p_adjusted` is that of the test against the margin, which must pass
     the correction both for supported and for contradicted). `margin` (> 0) bounds a practically negligible effect; `bar`, when given,
-    is the size the claim asserts ("fails": at least twice the reference's loss), which the interval must clear."""
+    is the size the claim asserts ("fails": at least twice the reference's loss), which the interval must clear (and
+    then `p_adjusted` is that of the test at the bar)."""
     if min(test.sizes) < 2:  # one seed a side (or one run): no noise estimate
         return ONE_SEED
     if np.isnan(test.estimate) or np.isnan(p_adjusted):
@@ -212,8 +213,8 @@ def verdict(test: Test, claimed: int, margin: float, p_adjusted: float, alpha: f
         return CONTRADICTED
     if bar is not None:
         low, high = (test.low, test.high) if claimed > 0 else (-test.high, -test.low)
-        if high < bar:
-            return CONTRADICTED  # a difference, but smaller than the size the claim asserts
+        if high < bar:  # smaller than the size the claim asserts; p_adjusted: the test at that size
+            return CONTRADICTED if significant else INCONCLUSIVE
         return SUPPORTED if significant and low >= bar else INCONCLUSIVE
     return SUPPORTED if significant and np.sign(test.estimate) == claimed else INCONCLUSIVE
 

@@ -43,11 +43,12 @@ class Row:
     verdict: str = ""
     alpha_row: float = float("nan")  # the level Holm asked of this row's p
     pair: tuple | None = field(default=None, repr=False)  # the two samples, for seeds_needed
-    at_margin: stats.Test | None = None  # claimed 0: the test of "the effect equals the margin", which Holm adjusts
+    at_margin: stats.Test | None = None  # claimed 0 / a bar: the test of "the effect equals the margin" (the bar)
 
     @property
     def tested(self) -> stats.Test:
-        """The test whose p enters the family's correction: at the margin for a "no worse" row, else at 0."""
+        """The test whose p enters the family's correction: at the margin for a "no worse" row, at the claimed size
+        for a row with a bar ("fails to train"), else at 0."""
         return self.at_margin if self.at_margin is not None else self.test
 
     @property
@@ -82,10 +83,11 @@ def two_groups(figure, claim, family, a, b, claimed, margin, reference, unit, me
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if partial:
         measured += "; diverged runs left out"
-    if claimed == 0:  # "no worse than the margin": tested against the margin, both ways
-        shifted = stats.two_sample(a - margin, b)
-        at_margin = replace(shifted, method=shifted.method + " against the margin")
-        kw.update(at_margin=at_margin, pair=(a - margin, b))
+    bound = margin if claimed == 0 else None if kw.get("bar") is None else claimed * kw["bar"]
+    if bound is not None:  # "no worse than the margin", "at least the claimed size": tested against that bound
+        shifted = stats.two_sample(a - bound, b)
+        what = "the margin" if claimed == 0 else "the claimed size"
+        kw.update(at_margin=replace(shifted, method=f"{shifted.method} against {what}"), pair=(a - bound, b))
     return Row(figure, claim, family, stats.two_sample(a, b), claimed, margin, reference, unit, measured,
                f"{len(a)} vs {len(b)}", partial=partial, **{"pair": (a, b), **kw})
 

@@ -159,3 +159,24 @@ def test_a_no_worse_row_is_tested_against_its_margin_inside_the_correction():
     row = verdicts.two_groups("5", "no worse", "statement", b[:5] + 0.0006, b, 0, 0.0008, b.mean(), "loss", "")
     judge_all = verdicts.judge([row, *many])
     assert judge_all[0].p_holm > judge_all[0].tested.p and judge_all[0].verdict == stats.INCONCLUSIVE
+
+
+def test_a_claimed_size_is_tested_at_that_size_inside_the_correction():
+    """"fails to train" (at least twice the reference's loss): Holm adjusts the test at the bar, not at 0."""
+    from fmnist_lib import verdicts
+
+    ref = np.linspace(0.039, 0.041, 10)
+    worse = np.array([0.050, 0.052, 0.051, 0.049, 0.050])  # worse, far from twice
+    row = verdicts.two_groups("6", "fails", "statement", worse, ref, +1, 0.0008, ref.mean(), "loss", "",
+                              bar=ref.mean())
+    assert row.tested.p == stats.two_sample(worse - ref.mean(), ref).p
+    assert row.tested.method.endswith("against the claimed size")
+    judged, = verdicts.judge([row])
+    assert judged.p_holm == row.tested.p < 0.05 and judged.verdict == stats.CONTRADICTED
+    # the same row in a family of 30, where Holm asks p < 0.05 / 30 of it first: not decided
+    many = [verdicts.two_groups("6", f"other {i}", "statement", ref[:5], ref, -1, 0.0008, ref.mean(), "loss", "")
+            for i in range(30)]
+    row = verdicts.two_groups("6", "fails", "statement", worse[:3], ref[:3], +1, 0.0008, ref.mean(), "loss", "",
+                              bar=ref.mean())
+    first = verdicts.judge([row, *many])[0]
+    assert first.tested.p < 0.2 and first.p_holm >= 0.05 and first.verdict == stats.INCONCLUSIVE
