@@ -23,6 +23,7 @@ import torch
 
 from .config import CACHE_VERSION, Config
 from .paths import runs_dir, store_dirs
+from .provenance import trained_from, unreproducible
 from .train import RunResult, fit
 
 FILES = ("config.json", "history.json", "meta.json", "weights.pt")
@@ -84,7 +85,8 @@ def atomic_dir(final: Path):
 
 
 def save(result: RunResult, root: Path | None = None) -> Path:
-    """Write a finished run atomically: a temporary folder renamed into place."""
+    """Write a finished run atomically: a temporary folder renamed into place; its meta gains what the entry's
+    meta.json adds (key, cache version, the weights' SHA-256)."""
     final = entry_dir(result.config, _root(root))
     with atomic_dir(final) as tmp:
         torch.save(result.state, tmp / "weights.pt")
@@ -95,6 +97,7 @@ def save(result: RunResult, root: Path | None = None) -> Path:
         meta = {**result.meta, "key": final.name, "cache_version": CACHE_VERSION,
                 "weights_sha256": sha256(tmp / "weights.pt")}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    result.meta.update(meta)  # as a load would read it: the weights' SHA-256 names this copy of the run
     return final
 
 
@@ -180,28 +183,62 @@ def checkpoint_path(cfg: Config, root: Path | None = None) -> Path:
 
 def get_run(cfg: Config, train: bool = True, root: Path | None = None, progress: bool = True,
             on_epoch=None) -> RunResult:
-    """The run of `cfg`: from the cache, else trained (its autoencoder first, if it needs one) and cached. A run
-    that was stopped part-way resumes from its last epoch checkpoint; `on_epoch(cfg, epochs_done)` follows it."""
+    """The run of `cfg`: from the cache, else trained (its autoencoder first, if it needs one) and cached. With
+    `train`, a held run that `stale` rejects is trained again into the run cache. A run that was stopped part-way
+    resumes from its last epoch checkpoint; `on_epoch(cfg, epochs_done)` follows it."""
     try:
-        return load(cfg, root)
+        result = load(cfg, root)
+        if not train or stale(result, root) is None:
+            return result
     except (MissingRun, CorruptEntry):
         if not train:
             raise
     with locked(cfg, root):
         result = _try_load(cfg, root)  # another process may have finished it while we waited
-        if result is not None:
+        if result is not None and stale(result, root) is None:
             return result
-        for stale in (_root(root) / ".tmp").glob(f"{cfg.key()}-*"):
-            shutil.rmtree(stale, ignore_errors=True)  # left by a killed run of this key
+        for old in (_root(root) / ".tmp").glob(f"{cfg.key()}-*"):
+            shutil.rmtree(old, ignore_errors=True)  # left by a killed run of this key
         encoder = get_run(cfg.autoencoder_config(), root=root, progress=progress, on_epoch=on_epoch) \
-            .encoder_state() if cfg.pretrained else None
+            if cfg.pretrained else None
         ckpt = checkpoint_path(cfg, root)
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        result = fit(cfg, encoder_state=encoder, progress=progress, checkpoint=ckpt,
-                     on_epoch=(lambda done: on_epoch(cfg, done)) if on_epoch else None)
+        result = fit(cfg, encoder_state=encoder.encoder_state() if encoder else None, progress=progress,
+                     checkpoint=ckpt, on_epoch=(lambda done: on_epoch(cfg, done)) if on_epoch else None,
+                     encoder_sha256=encoder.meta["weights_sha256"] if encoder else None)
         save(result, root)
         ckpt.unlink(missing_ok=True)
         return result
+
+
+def stale(result: RunResult, root: Path | None = None) -> str | None:
+    """Why a held run must be trained again, or None: a published run (held in a store, not in the run cache) that
+    names no commit in history that reproduces it (provenance.unreproducible: the run cache's own runs are this
+    checkout's, and fmnist_lib.store refuses to publish those), or a pretrained classifier not trained from its
+    autoencoder's held copy (`load`'s: the run cache's before a store's; provenance.trained_from), or whose
+    autoencoder is stale itself."""
+    cfg = result.config
+    if not (entry_dir(cfg, root) / "meta.json").is_file() and (why := unreproducible(result.meta)):
+        return f"published, {why}"
+    if not cfg.pretrained:
+        return None
+    try:
+        encoder = load(cfg.autoencoder_config(), root)
+    except (MissingRun, CorruptEntry):
+        return "its autoencoder is not held"
+    if why := stale(encoder, root):
+        return f"its autoencoder must be trained again ({why})"
+    if not trained_from(result.meta, encoder.meta):
+        return "it was trained from another copy of its autoencoder"
+    return None
+
+
+def needs_training(cfg: Config, root: Path | None = None) -> bool:
+    """Not held (in the run cache or a store), or held but `stale`: what fmnist_lib.launch trains."""
+    try:
+        return stale(load(cfg, root), root) is not None
+    except (MissingRun, CorruptEntry):
+        return True
 
 
 def is_cached(cfg: Config, root: Path | None = None) -> bool:

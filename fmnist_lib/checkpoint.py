@@ -21,9 +21,9 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(part, path)
 
 
-def load_checkpoint(path: Path, cfg: Config, device: torch.device) -> dict | None:
-    """The epoch checkpoint of `cfg` at `path`, or None (absent, unreadable, another run's or another device's:
-    reported, and the run starts from epoch 0)."""
+def load_checkpoint(path: Path, cfg: Config, device: torch.device, encoder_sha256: str | None = None) -> dict | None:
+    """The epoch checkpoint of `cfg` at `path`, or None (absent, unreadable, another run's or another device's, or
+    one that started from other autoencoder weights than `encoder_sha256`: reported; the run starts from epoch 0)."""
     if not path.is_file():
         return None
     try:
@@ -31,7 +31,9 @@ def load_checkpoint(path: Path, cfg: Config, device: torch.device) -> dict | Non
         problem = ("it belongs to another run" if saved["key"] != cfg.key() else
                    f"it was written on {saved['device']}, this run is on {device.type}"
                    if saved["device"] != device.type else
-                   "its epoch is out of range" if not 0 < saved["epoch"] <= cfg.epochs else None)
+                   "its epoch is out of range" if not 0 < saved["epoch"] <= cfg.epochs else
+                   "it started from another copy of the autoencoder" if saved.get("encoder_sha256") != encoder_sha256
+                   else None)
     except Exception as exc:  # a checkpoint is a convenience: any fault means starting over, never a failed run
         problem = f"{type(exc).__name__}: {exc}"
     if problem is None:

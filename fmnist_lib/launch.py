@@ -41,11 +41,11 @@ def default_workers() -> int:
 
 
 def plan_missing(cfgs, root: Path | None = None, priority=None) -> list[Config]:
-    """The runs of `cfgs` not in the cache, with the autoencoders their classifiers start from, in training order:
-    `priority(cfg)` (a sort key; none by default), then autoencoders, classifiers that need none, pretrained
-    classifiers, longest first (so the last runs to start are short ones)."""
-    missing = with_autoencoders(c for c in cfgs if not cache.is_cached(c, root))
-    missing = [c for c in missing if not cache.is_cached(c, root)]
+    """The runs of `cfgs` to train (not held, or held but stale: cache.needs_training), with the autoencoders their
+    classifiers start from, in training order: `priority(cfg)` (a sort key; none by default), then autoencoders,
+    classifiers that need none, pretrained classifiers, longest first (so the last runs to start are short ones)."""
+    missing = with_autoencoders(c for c in cfgs if cache.needs_training(c, root))
+    missing = [c for c in missing if cache.needs_training(c, root)]
     missing.sort(key=lambda c: (priority(c) if priority else 0, c.model != "autoencoder", c.pretrained,
                                 -c.epochs * c.train_size / c.batch_size ** 0.5))
     return missing
@@ -69,10 +69,20 @@ def train_all(profile: str, workers: int | None = None) -> int:
     the comparison's arms) is trained first, so a run that stops part-way leaves whole experiments behind."""
     cfgs = all_configs(profile)
     held = sum(map(cache.is_cached, cfgs))
+    again = [c for c in cfgs if cache.is_cached(c) and cache.needs_training(c)]
     print(f"profile {profile}: {len(cfgs)} runs" + (", all in the run cache or the store: nothing to train"
-                                                     if held == len(cfgs) else f", {held} held"), file=sys.stderr)
-    ensure_runs(cfgs, workers, priority=training_priority(profile))
+                                                     if held == len(cfgs) and not again else f", {held} held")
+          + (f", {len(again)} of them to train again first (published from no commit, or not from their "
+             f"autoencoder's copy: cache.stale)" if again else ""), file=sys.stderr)
+    ensure_runs(cfgs, workers, priority=retrain_first(again, training_priority(profile)))
     return len(cfgs)
+
+
+def retrain_first(stale, priority):
+    """A sort key that trains the held runs that cache.stale rejects (`stale`, and their autoencoders) before all
+    others, autoencoders first (the classifiers that start from them wait for them), then `priority`."""
+    again = {c.key() for c in with_autoencoders(stale)}
+    return lambda c: (c.key() not in again, c.key() in again and c.model != "autoencoder", priority(c))
 
 
 def _kind(cfg: Config) -> str:

@@ -46,6 +46,71 @@ def unreproducible(meta: dict) -> str | None:
     return None
 
 
+def trained_from(meta: dict, encoder: dict | None) -> bool:
+    """Whether the pretrained classifier of `meta` was trained from the autoencoder of meta `encoder` (by the SHA-256
+    of its weights, which a run records; a run from before runs recorded it counts as trained from an autoencoder
+    that recorded none either: one trained again since is another copy)."""
+    if encoder is None:
+        return False
+    recorded = meta.get("encoder_sha256", "not recorded")
+    return recorded == encoder["weights_sha256"] or (recorded == "not recorded" and "encoder_sha256" not in encoder)
+
+
+def choose(sources: dict) -> tuple[set[str], list[str]]:
+    """Which runs fmnist_lib.store publishes from the run cache: {key: (cfg, reproducible cache copy or None,
+    published copy or None)}, each copy an object with .meta -> (keys taken from the cache, one line per replacement
+    or hold-back). A run not published yet comes from the cache
+    (a pretrained classifier only if it was trained from the autoencoder published with it). A published run stays,
+    unless no commit reproduces it and the cache holds one that does: then the cache's copy replaces it; for an
+    autoencoder only together with every published classifier that starts from it, each retrained from the new copy,
+    so the store never pairs a classifier with an autoencoder it was not trained from."""
+    taken, notes = set(), []
+    children: dict[str, list[str]] = {}
+    for key, (cfg, _, _) in sources.items():
+        if cfg.pretrained:
+            children.setdefault(cfg.autoencoder_config().key(), []).append(key)
+
+    def replaceable(key):
+        _, src, pub = sources[key]
+        return src is not None and pub is not None and unreproducible(pub.meta) is not None
+
+    for key, (cfg, src, pub) in sources.items():
+        if cfg.model != "autoencoder" or src is None:
+            continue
+        if pub is None:
+            taken.add(key)
+        elif replaceable(key):
+            kids = [k for k in children.get(key, []) if sources[k][2] is not None]
+            late = [k for k in kids if sources[k][1] is None or not trained_from(sources[k][1].meta, src.meta)]
+            if late:
+                notes.append(f"waits: {cfg.label()} ({key}) is not replaced yet: {len(late)} of the {len(kids)} "
+                             f"published classifiers that start from it have not been trained from its new copy")
+            else:
+                taken |= {key, *kids}
+                notes.append(f"replaced: {cfg.label()} ({key}), {unreproducible(pub.meta)}, and the {len(kids)} "
+                             f"published classifiers that start from it, by their reproducible copies in the run cache")
+        elif src.history != pub.history:
+            notes.append(f"warning: {cfg.label()} ({key}): the run cache's history differs from the published one "
+                         f"(trained on {src.meta.get('cpu')} / {pub.meta.get('cpu')}); the published one is kept")
+    for key, (cfg, src, pub) in sources.items():
+        if cfg.model == "autoencoder" or src is None or key in taken:
+            continue
+        if cfg.pretrained:
+            ae = cfg.autoencoder_config().key()
+            encoder = sources[ae][1] if ae in taken else sources.get(ae, (None, None, None))[2]
+            if not trained_from(src.meta, encoder.meta if encoder is not None else None):
+                if pub is None:
+                    notes.append(f"held back: {cfg.label()} ({key}) was trained from another copy of its "
+                                 f"autoencoder than the one published")
+                continue
+        if pub is None or replaceable(key):
+            taken.add(key)
+            if pub is not None:
+                notes.append(f"replaced: {cfg.label()} ({key}), {unreproducible(pub.meta)}, by its reproducible "
+                             f"copy in the run cache")
+    return taken, notes
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

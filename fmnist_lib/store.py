@@ -31,7 +31,7 @@ from .config import FIELDS, HEADS, ACTIVATIONS, ENCODERS, Config, ConfigError, g
 from .models import build_model, count_parameters, layer_list
 from .paths import runs_dir, store_dir
 from .plan import all_configs, baseline_configs, with_autoencoders
-from .provenance import unreproducible
+from .provenance import choose, trained_from, unreproducible
 
 ENTRY_FILES = ("config.json", "history.json", "meta.json", cache.PREDICTIONS)  # weights.pt only where needed
 STATUSES = ("ok", "diverged", "missing")
@@ -101,33 +101,35 @@ def publish(profile: str, root: Path | None = None, store: Path | None = None, p
     store = Path(store or store_dir(profile))
     runs_root = Path(root) if root else runs_dir()
     store.mkdir(parents=True, exist_ok=True)
-    sources, published, broken, refused = {}, {}, [], []
+    sources, broken, refused = {}, [], []
     for cfg in plan:
         key = cfg.key()
         src = _try_read(cfg, cache.entry_dir(cfg, runs_root), "run-cache entry", False)
         pub = _try_read(cfg, store / key, "published entry", True)
-        if src is not None and pub is None and (why := unreproducible(src.meta)):
-            refused.append(f"{cfg.label()} ({key}): {why}")
+        if src is not None and (why := unreproducible(src.meta)):
+            if pub is None:
+                refused.append(f"{cfg.label()} ({key}): {why}")
             src = None  # publish only what a commit in history reproduces
         if pub is None and (store / key).is_dir() and src is None:
             broken.append(f"{store / key} ({cfg.label()})")
-        if src is not None and pub is not None and src.history != pub.history:
-            print(f"warning: {cfg.label()} ({key}): the run cache's history differs from the published one "
-                  f"(trained on {src.meta.get('cpu')} / {pub.meta.get('cpu')}); the published one is kept",
-                  file=sys.stderr)
         if src is not None or pub is not None:
             sources[key] = (cfg, src, pub)
-            published[key] = pub if pub is not None else src
     if broken:
         raise StoreError(f"{len(broken)} published entr{'y is' if len(broken) == 1 else 'ies are'} corrupt and the "
                          f"run cache has no copy to replace them: " + "; ".join(broken)
                          + " (restore them from git, or train them and publish again)")
     for line in refused:
         print(f"refused: {line}; train it again from a clean checkout (a pinned git worktree)", file=sys.stderr)
+    from_cache, notes = choose(sources)
+    for line in notes:
+        print(line, file=sys.stderr)
+    published = {k: (src if k in from_cache else pub) for k, (_, src, pub) in sources.items()
+                 if k in from_cache or pub is not None}
     need = weights_needed(profile, plan, published, pending_encoders)
     written = 0
-    for key, (cfg, src, pub) in sources.items():
-        base = store / key if pub is not None else cache.entry_dir(cfg, runs_root)
+    for key in published:
+        cfg, src, pub = sources[key]
+        base = cache.entry_dir(cfg, runs_root) if key in from_cache else store / key
         files = {n: base / n for n in ENTRY_FILES if (base / n).is_file()}
         if key in need:
             if (base / "weights.pt").is_file():
@@ -179,8 +181,11 @@ def runs_csv(plan: list[Config], results: dict[str, cache.RunResult]) -> str:
         row = {"key": cfg.key(), "label": cfg.label(), **cfg.relevant(), "status": r.status if r else "missing"}
         if r:
             row |= {k: r.meta.get(k) for k in ("device", "cpu", "cpu_capability", "torch", "commit", "epochs_run")}
+            encoder = results.get(cfg.autoencoder_config().key()) if cfg.pretrained else None
             row |= {"commit_at_end": r.meta.get("commit_at_end", ""), "reproducible_from_commit":
-                    unreproducible(r.meta) is None}
+                    unreproducible(r.meta) is None and (encoder is None and not cfg.pretrained or encoder is not None
+                                                        and unreproducible(encoder.meta) is None
+                                                        and trained_from(r.meta, encoder.meta))}
             row |= {"wall_seconds": round(r.meta["wall_seconds"], 2), "weights_published": r.state is not None}
             row |= {f"final_{m}": r.history[m][-1] for m in metrics if r.history.get(m)}
         writer.writerow(["" if row.get(h) is None else row[h] for h in header])

@@ -161,6 +161,9 @@ class Training:
     # the commit the run started from (its first epoch's, when resumed): checked again at the end, so a run is
     # reproducible from one commit, or says it is not
     commit: str = ""
+    # a pretrained classifier's autoencoder: the SHA-256 of its weights.pt, recorded in the checkpoint and the meta,
+    # so a checkpoint of another copy of that autoencoder is not resumed and the store can check the pair
+    encoder_sha256: str | None = None
 
 
 def setup(cfg: Config, data: FashionMNIST | None, encoder_state: dict | None, device: torch.device) -> Training:
@@ -190,7 +193,7 @@ def setup(cfg: Config, data: FashionMNIST | None, encoder_state: dict | None, de
 def resume(t: Training, checkpoint: Path) -> bool:
     """Restore everything an epoch's end left in `checkpoint`, so the next epoch computes the same bits; False
     (starting from epoch 0) when there is no usable checkpoint."""
-    saved = load_checkpoint(checkpoint, t.cfg, t.device)
+    saved = load_checkpoint(checkpoint, t.cfg, t.device, t.encoder_sha256)
     if saved is None:
         return False
     t.model.load_state_dict(saved["model"])
@@ -228,7 +231,8 @@ def run_epoch(t: Training) -> dict | None:
 def checkpoint_state(t: Training, seconds: float) -> dict:
     """What an epoch checkpoint holds: everything resume() restores."""
     return {"key": t.cfg.key(), "device": t.device.type, "epoch": t.epoch, "seconds": seconds,
-            "history": t.history, "commit": t.commit, "predictions": t.predictions, "model": t.model.state_dict(),
+            "history": t.history, "commit": t.commit,
+            "encoder_sha256": t.encoder_sha256, "predictions": t.predictions, "model": t.model.state_dict(),
             "optimizer": t.opt.state_dict(), "rng": torch.get_rng_state(), "shuffle": t.shuffle.get_state(),
             "cuda_rng": torch.cuda.get_rng_state(t.device) if t.device.type == "cuda" else None}
 
@@ -238,6 +242,7 @@ def record(t: Training, status: str, seconds: float, resumed_at: int) -> RunResu
     meta = {**machine(t.device, torch.get_num_threads()),
             "commit": t.commit,  # when the run started (or its first epoch, when resumed)
             "commit_at_end": git_commit(),  # store.publish refuses a run whose two differ or name uncommitted changes
+            "encoder_sha256": t.encoder_sha256,  # None: the run starts from no autoencoder
             "python": platform.python_version(), "wall_seconds": seconds, "epochs_run": len(t.history["train_loss"]),
             "parameters": count_parameters(t.model),
             "trainable_parameters": count_parameters(t.model, trainable_only=True)}
@@ -249,13 +254,15 @@ def record(t: Training, status: str, seconds: float, resumed_at: int) -> RunResu
 
 def fit(cfg: Config, data: FashionMNIST | None = None, encoder_state: dict | None = None,
         device: torch.device | None = None, progress: bool = True, checkpoint: Path | None = None,
-        on_epoch=None) -> RunResult:
+        on_epoch=None, encoder_sha256: str | None = None) -> RunResult:
     """Train one run from its config; a non-finite training loss stops it early, marked diverged.
 
     With `checkpoint` (a file path), the state after each epoch (model, optimizer, RNG states, history) is written
     there, and a run that finds one resumes after its last epoch: on CPU, bit for bit the run it continues.
-    `on_epoch(epochs_done)` is called after each epoch, and once on resuming."""
+    `on_epoch(epochs_done)` is called after each epoch, and once on resuming. `encoder_sha256` names the
+    autoencoder weights `encoder_state` comes from (recorded; a checkpoint of other weights is not resumed)."""
     t = setup(cfg, data, encoder_state, device or pick_device())
+    t.encoder_sha256 = encoder_sha256
     status, start = "ok", time.perf_counter()
     if checkpoint is not None and resume(t, checkpoint) and on_epoch:
         on_epoch(t.epoch)

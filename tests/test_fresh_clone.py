@@ -26,8 +26,6 @@ def git(*args, cwd):
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
-    import json
-
     base = tmp_path_factory.mktemp("fresh")
     path = base / "clone"
     git("clone", "--quiet", "--no-checkout", str(ROOT), str(path), cwd=base)

@@ -17,7 +17,7 @@ import torch
 from fmnist_lib import cache, launch, pool, runner, slurm
 from fmnist_lib.config import Config, make_config
 from fmnist_lib.plan import all_configs
-from fmnist_lib.train import fit
+from fmnist_lib.train import RunResult, fit
 
 from .conftest import ROOT, processes_with
 from .test_resume import assert_same_run
@@ -228,9 +228,8 @@ def test_a_rerun_submits_only_what_is_missing_and_not_what_is_still_queued(tmp_p
     missing = launch.plan_missing(all_configs("smoke"), tmp_path)
     first = slurm.submit(missing, "slurm", slurm.load_settings(), tmp_path)
     done, queued, failed = missing[:5], missing[5:20], missing[20:]
-    for cfg in done:
-        cache.entry_dir(cfg, tmp_path).mkdir()
-        (cache.entry_dir(cfg, tmp_path) / "meta.json").write_text("{}")
+    for cfg in done:  # finished: an entry that reads back (its numbers do not matter here)
+        cache.save(RunResult(cfg, {"train_loss": [1.0]}, "ok", {}, {}), tmp_path)
     states = {first[c.key()][1].job_id: "PENDING" for c in queued}
     monkeypatch.setattr(slurm, "_job_state", lambda folder, job_id: states.get(job_id, "FAILED"))
     again = slurm.submit(launch.plan_missing(all_configs("smoke"), tmp_path), "slurm", slurm.load_settings(),
@@ -454,5 +453,6 @@ def test_epoch_times_are_measured_in_this_machines_run_cache_at_the_nearest_size
 def test_the_launcher_says_when_nothing_needs_training(monkeypatch, capsys):
     monkeypatch.setattr(launch, "ensure_runs", lambda *a, **k: None)
     monkeypatch.setattr(launch.cache, "is_cached", lambda cfg, root=None: True)
+    monkeypatch.setattr(launch.cache, "needs_training", lambda cfg, root=None: False)
     launch.train_all("smoke", 1)
     assert "all in the run cache or the store: nothing to train" in capsys.readouterr().err
