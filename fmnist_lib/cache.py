@@ -212,13 +212,13 @@ def get_run(cfg: Config, train: bool = True, root: Path | None = None, progress:
 
 
 def stale(result: RunResult, root: Path | None = None) -> str | None:
-    """Why a held run must be trained again, or None: a published run (held in a store, not in the run cache) that
-    names no commit in history that reproduces it (provenance.unreproducible: the run cache's own runs are this
-    checkout's, and fmnist_lib.store refuses to publish those), or a pretrained classifier not trained from its
-    autoencoder's held copy (`load`'s: the run cache's before a store's; provenance.trained_from), or whose
+    """Why a held run must be trained again, or None: a run of a key that a store publishes, held in a copy that
+    names no commit in history that reproduces it (provenance.unreproducible; a run the stores do not publish is
+    this checkout's own, and fmnist_lib.store refuses to publish it), or a pretrained classifier not trained from
+    its autoencoder's held copy (`load`'s: the run cache's before a store's; provenance.trained_from), or whose
     autoencoder is stale itself."""
     cfg = result.config
-    if not (entry_dir(cfg, root) / "meta.json").is_file() and (why := unreproducible(result.meta)):
+    if stored_entry(cfg) is not None and (why := unreproducible(result.meta)):
         return f"published, {why}"
     if not cfg.pretrained:
         return None
