@@ -81,14 +81,18 @@ def choose(sources: dict) -> tuple[set[str], list[str]]:
             taken.add(key)
         elif replaceable(key):
             kids = [k for k in children.get(key, []) if sources[k][2] is not None]
-            late = [k for k in kids if sources[k][1] is None or not trained_from(sources[k][1].meta, src.meta)]
-            if late:
-                notes.append(f"waits: {cfg.label()} ({key}) is not replaced yet: {len(late)} of the {len(kids)} "
+            kept = [k for k in kids if unreproducible(sources[k][2].meta) is None  # a bit-identical retrain
+                    and trained_from(sources[k][2].meta, src.meta)]
+            fresh = [k for k in kids if k not in kept and sources[k][1] is not None
+                     and trained_from(sources[k][1].meta, src.meta)]
+            if late := len(kids) - len(kept) - len(fresh):
+                notes.append(f"waits: {cfg.label()} ({key}) is not replaced yet: {late} of the {len(kids)} "
                              f"published classifiers that start from it have not been trained from its new copy")
             else:
-                taken |= {key, *kids}
-                notes.append(f"replaced: {cfg.label()} ({key}), {unreproducible(pub.meta)}, and the {len(kids)} "
-                             f"published classifiers that start from it, by their reproducible copies in the run cache")
+                taken |= {key, *fresh}
+                notes.append(f"replaced: {cfg.label()} ({key}), {unreproducible(pub.meta)}, by its reproducible "
+                             f"copy in the run cache, with {len(fresh)} of the {len(kids)} published classifiers that "
+                             f"start from it (the others were trained from the same weights)")
         elif src.history != pub.history:
             notes.append(f"warning: {cfg.label()} ({key}): the run cache's history differs from the published one "
                          f"(trained on {src.meta.get('cpu')} / {pub.meta.get('cpu')}); the published one is kept")

@@ -86,6 +86,23 @@ def test_a_run_stopped_after_an_epoch_resumes_bit_for_bit(tmp_path, tiny_data, a
     assert resumed.meta["resumed_at_epoch"] == stop and "resumed_at_epoch" not in plain.meta
 
 
+def test_a_checkpoint_from_another_copy_of_the_autoencoder_is_not_resumed(tmp_path, tiny_data, capsys):
+    cfg = tiny(**ARMS["classifier-frozen"])
+    encoder = encoder_for(cfg, tiny_data)
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Killed):
+        fit(cfg, tiny_data, encoder, device=CPU, progress=False, checkpoint=ckpt, on_epoch=kill_after(1),
+            encoder_sha256="a" * 64)
+    result = fit(cfg, tiny_data, encoder, device=CPU, progress=False, checkpoint=ckpt, encoder_sha256="b" * 64)
+    assert "another copy of the autoencoder" in capsys.readouterr().err and "resumed_at_epoch" not in result.meta
+    assert result.meta["encoder_sha256"] == "b" * 64
+    with pytest.raises(Killed):
+        fit(cfg, tiny_data, encoder, device=CPU, progress=False, checkpoint=ckpt, on_epoch=kill_after(1),
+            encoder_sha256="a" * 64)
+    assert fit(cfg, tiny_data, encoder, device=CPU, progress=False, checkpoint=ckpt,
+               encoder_sha256="a" * 64).meta["resumed_at_epoch"] == 1
+
+
 @pytest.mark.parametrize("damage", ["garbage", "another_run", "truncated"])
 def test_an_unusable_checkpoint_is_reported_and_the_run_starts_over(tmp_path, tiny_data, capsys, damage):
     cfg = tiny(model="classifier")

@@ -264,3 +264,62 @@ def test_make_clean_outside_the_work_tree(tmp_path):
     assert out.returncode == 0, out.stderr
     assert sorted(str(p.relative_to(elsewhere)) for p in elsewhere.rglob("*") if p.is_file()) == \
         ["quick/report.html", "smoke/store/k/meta.json"]
+
+
+def _rewrite(entry, **fields):
+    meta = json.loads((entry / "meta.json").read_text())
+    (entry / "meta.json").write_text(json.dumps({**meta, **fields}))
+
+
+DIRTY = "abc1234 (with uncommitted changes)"  # as the 23 runs published from dirty trees
+
+
+def test_a_published_run_no_commit_reproduces_is_trained_again_and_replaced(tiny, capsys):
+    ae, clf, pre, ae16 = tiny.plan
+    for c in tiny.plan:
+        tiny.train(c)
+    tiny.publish()
+    assert json.loads((tiny.store / pre.key() / "meta.json").read_text())["encoder_sha256"] == \
+        json.loads((tiny.store / ae16.key() / "meta.json").read_text())["weights_sha256"]
+    # published from a dirty tree on another CPU kind: a retrain here gives other weights (the store keeps none)
+    _rewrite(tiny.store / clf.key(), commit=DIRTY)
+    _rewrite(tiny.store / ae16.key(), commit=DIRTY, weights_sha256="0" * 64)
+    _rewrite(tiny.store / pre.key(), encoder_sha256="0" * 64)
+    shutil.rmtree(tiny.runs)  # a fresh clone: the store only
+    assert [cache.needs_training(c, tiny.runs) for c in tiny.plan] == [False, True, True, True]
+    assert "its autoencoder must be trained again" in cache.stale(cache.load(pre, tiny.runs), tiny.runs)
+    again = [c for c in tiny.plan if cache.needs_training(c, tiny.runs)]
+    order = launch.plan_missing(tiny.plan, tiny.runs, launch.retrain_first(again, lambda c: 0))
+    assert [c.key() for c in order] == [ae16.key(), clf.key(), pre.key()]  # the autoencoder first
+
+    tiny.train(ae16)  # its new copy, from a clean commit; the classifier built on the old one is not retrained yet
+    assert cache.stale(cache.load(pre, tiny.runs), tiny.runs) == "it was trained from another copy of its autoencoder"
+    capsys.readouterr()
+    tiny.publish()
+    assert "waits: " + ae16.label() in capsys.readouterr().err
+    assert unreproducible(json.loads((tiny.store / ae16.key() / "meta.json").read_text()))  # not replaced alone
+
+    n = len(tiny.calls)
+    tiny.train(pre)  # retrained (it is held, but stale), from the new copy
+    tiny.train(clf)
+    assert tiny.calls[n:] == [pre.key(), clf.key()]
+    tiny.publish()
+    metas = {c.key(): json.loads((tiny.store / c.key() / "meta.json").read_text()) for c in tiny.plan}
+    assert not any(unreproducible(m) for m in metas.values())
+    assert metas[pre.key()]["encoder_sha256"] == metas[ae16.key()]["weights_sha256"]
+    assert not any(cache.needs_training(c, tiny.runs) for c in tiny.plan)
+    rows = {r["key"]: r for r in csv.DictReader((tiny.store.parent / "runs.csv").open())}
+    assert {r["reproducible_from_commit"] for r in rows.values()} == {"True"}
+
+
+def test_runs_csv_marks_a_classifier_whose_autoencoder_no_commit_reproduces(tiny):
+    ae, clf, pre, ae16 = tiny.plan
+    for c in tiny.plan:
+        tiny.train(c)
+    tiny.publish()
+    _rewrite(tiny.store / ae16.key(), commit=DIRTY)
+    shutil.rmtree(tiny.runs)  # no copy to replace it with
+    tiny.publish()
+    rows = {r["key"]: r for r in csv.DictReader((tiny.store.parent / "runs.csv").open())}
+    assert rows[pre.key()]["reproducible_from_commit"] == "False" and rows[clf.key()]["reproducible_from_commit"] \
+        == "True"
