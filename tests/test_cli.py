@@ -247,3 +247,31 @@ def test_training_order_puts_the_study_arms_first_and_the_sweeps_late_seeds_last
     late = plan["autoencoder-activation"]["relu"][4]
     order = [rank(c) for c in (scratch, baseline_ae, linear_early, small, linear_late, late)]
     assert order == sorted(order) and order[0] < order[1] < order[2] <= order[3] < order[4] < order[5]
+
+
+def test_runs_pinned_trains_from_a_worktree_of_head_into_this_checkouts_run_cache(tmp_path):
+    clone = tmp_path / "study"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
+    subprocess.run(["git", "-C", str(clone), "checkout", "--quiet",
+                    subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                   text=True).stdout.strip()], check=True)
+    commit = subprocess.run(["git", "-C", str(clone), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    # an edit here that must not reach the runs: the launcher would print it
+    with open(clone / "fmnist_lib" / "launch.py", "a") as fh:
+        fh.write("\nprint('EDITED CHECKOUT')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("FMNIST_RUNS", "FMNIST_STORE")}
+    run = lambda: subprocess.run(  # noqa: E731
+        ["make", "--no-print-directory", "runs-pinned", "PROFILE=smoke", f"VENV={ROOT / '.venv'}",
+         "LAUNCH_OPTS=--status"], cwd=clone, capture_output=True, text=True, env=env, timeout=300)
+    result = run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    tree = tmp_path / f"study-train-{commit}"
+    assert "uncommitted changes; the runs train from commit " + commit in result.stdout
+    assert f"training from {tree} (commit {commit}) into the run cache {clone / 'runs'}" in result.stdout
+    assert f"runs held in the run cache {clone / 'runs'}" in result.stdout and "EDITED" not in result.stdout
+    assert subprocess.run(["git", "-C", str(tree), "status", "--porcelain"], capture_output=True,
+                          text=True).stdout == ""
+    (tree / "README.md").write_text("tainted")  # a worktree that is no longer the commit is refused, not used
+    result = run()
+    assert result.returncode == 2 and f"error: {tree} is not a clean worktree of commit {commit}" in result.stderr
