@@ -258,8 +258,8 @@ def test_runs_pinned_trains_from_a_worktree_of_head_into_this_checkouts_run_cach
     commit = subprocess.run(["git", "-C", str(clone), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     # an edit here that must not reach the runs: the launcher would print it
-    with open(clone / "fmnist_lib" / "launch.py", "a") as fh:
-        fh.write("\nprint('EDITED CHECKOUT')\n")
+    launch_py = clone / "fmnist_lib" / "launch.py"
+    launch_py.write_text(launch_py.read_text().replace("\nimport argparse\n", "\nimport argparse\nprint('EDITED')\n", 1))
     env = {k: v for k, v in os.environ.items() if k not in ("FMNIST_RUNS", "FMNIST_STORE")}
     run = lambda: subprocess.run(  # noqa: E731
         ["make", "--no-print-directory", "runs-pinned", "PROFILE=smoke", f"VENV={ROOT / '.venv'}",
