@@ -35,8 +35,9 @@ CHOICES = [
      ""),
     ("Validation and test curves measured in eval mode (dropout off); the study's dropout-on test curve shown "
      "beside it", "project", "the study's own note on figure 1", ""),
-    ("3 seeds per setting (5 for the comparison's arms); verdicts by Welch's t-test, slopes over log2(value), "
-     "stated rules, Holm's correction", "project", "the study ran one seed and no test", ""),
+    ("5 seeds per setting, 10 for the study's two arms and the baseline autoencoder; permutation tests, "
+     "inverted-test intervals, margins of practical equivalence, Holm's correction per family (docs/analysis.md)",
+     "project", "the study ran one seed and no test", ""),
     ("PyTorch's default initialisation; one CPU thread per run; channels_last memory layout", "project",
      "the statement uses defaults; threads and layout fix the low bits of a CPU run", ""),
 ]
