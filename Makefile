@@ -138,9 +138,9 @@ $(OUT)/.runs: $(LIB) | setup
 	$(PY) -m fmnist_lib.launch $(PROFILE) $(LAUNCH_OPTS)
 	touch $@
 
-## runs-pinned: `make runs` from a git worktree of HEAD (<folder>-train-<commit>, beside this one) into this run cache
+## runs-pinned: `make runs` from a git worktree of HEAD (<folder>-train-<commit>) into this run cache; retrains stale runs
 .PHONY: runs-pinned
-runs-pinned: $(STAMP_VENV)
+runs-pinned: | setup
 	@commit=$$(git rev-parse --short HEAD); tree='$(abspath ..)/$(notdir $(CURDIR))-train-'$$commit; \
 	runs=$$('$(PY)' -c 'from fmnist_lib.paths import runs_dir; print(runs_dir().resolve())'); \
 	data=$$('$(PY)' -c 'from fmnist_lib.data import data_root; print(data_root().resolve())'); \
@@ -151,7 +151,7 @@ runs-pinned: $(STAMP_VENV)
 	  { echo "error: $$tree is not a clean worktree of commit $$commit; remove it (git worktree remove)" >&2; exit 2; }; \
 	echo "training from $$tree (commit $$commit) into the run cache $$runs"; \
 	cd "$$tree" && PYTHONPATH="$$tree" FMNIST_RUNS="$$runs" FMNIST_DATA="$$data" \
-	  '$(abspath $(PY))' -m fmnist_lib.launch $(PROFILE) $(subst --config='$(strip $(SLURM_CONFIG))',--config='$(abspath $(SLURM_CONFIG))',$(LAUNCH_OPTS))
+	  '$(abspath $(PY))' -m fmnist_lib.launch $(PROFILE) --retrain-stale $(subst --config='$(strip $(SLURM_CONFIG))',--config='$(abspath $(SLURM_CONFIG))',$(LAUNCH_OPTS))
 
 $(OUT)/%.ipynb: $$(call nb_src,$$*) $(OUT)/.runs $(LIB)
 	$(PY) -m fmnist_lib.nbrun $< $@ $(call nb_args,$*)

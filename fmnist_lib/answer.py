@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 from . import claims, plots, provenance, summary
-from .cache import is_cached, load
+from .cache import is_cached, load, needs_training
 from .config import ConfigError, get_profile
 from .data import CLASSES, load_fashion_mnist
 from .paths import README, ROOT, published_dir
@@ -68,6 +68,10 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
     total = len(all_configs(profile))
     status = (f"Profile `{profile}`: {done} of {total} planned runs published"
               + ("." if done == total else "; the rest are training, and each row above uses the seeds published."))
+    again = sum(1 for c in all_configs(profile) if is_cached(c, root) and needs_training(c, root))
+    if again:
+        status += (f" {again} of the published runs are being trained again: no commit reproduces them (trained from "
+                   f"a tree with uncommitted changes), or the autoencoder they start from (docs/store.md).")
     table_of_runs = provenance.runs_table(runs if runs is not None else results)
     if len(table_of_runs):
         mixed = provenance.mixed_machines(results)

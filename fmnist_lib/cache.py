@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .config import CACHE_VERSION, Config
-from .paths import runs_dir, store_dirs
+from .paths import retrain_stale_setting, runs_dir, store_dirs
 from .provenance import trained_from, unreproducible
 from .train import RunResult, fit
 
@@ -184,18 +184,20 @@ def checkpoint_path(cfg: Config, root: Path | None = None) -> Path:
 def get_run(cfg: Config, train: bool = True, root: Path | None = None, progress: bool = True,
             on_epoch=None) -> RunResult:
     """The run of `cfg`: from the cache, else trained (its autoencoder first, if it needs one) and cached. With
-    `train`, a held run that `stale` rejects is trained again into the run cache. A run that was stopped part-way
-    resumes from its last epoch checkpoint; `on_epoch(cfg, epochs_done)` follows it."""
+    `train` and $FMNIST_RETRAIN_STALE=1 (`launch --retrain-stale`, from a clean checkout), a held run that `stale`
+    rejects is trained again into the run cache. A run that was stopped part-way resumes from its last epoch
+    checkpoint; `on_epoch(cfg, epochs_done)` follows it."""
+    again = train and retrain_stale_setting()
     try:
         result = load(cfg, root)
-        if not train or stale(result, root) is None:
+        if not again or stale(result, root) is None:
             return result
     except (MissingRun, CorruptEntry):
         if not train:
             raise
     with locked(cfg, root):
         result = _try_load(cfg, root)  # another process may have finished it while we waited
-        if result is not None and stale(result, root) is None:
+        if result is not None and (not again or stale(result, root) is None):
             return result
         for old in (_root(root) / ".tmp").glob(f"{cfg.key()}-*"):
             shutil.rmtree(old, ignore_errors=True)  # left by a killed run of this key

@@ -21,9 +21,11 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(part, path)
 
 
-def load_checkpoint(path: Path, cfg: Config, device: torch.device, encoder_sha256: str | None = None) -> dict | None:
-    """The epoch checkpoint of `cfg` at `path`, or None (absent, unreadable, another run's or another device's, or
-    one that started from other autoencoder weights than `encoder_sha256`: reported; the run starts from epoch 0)."""
+def load_checkpoint(path: Path, cfg: Config, device: torch.device, encoder_sha256: str | None = None,
+                    commit: str | None = None) -> dict | None:
+    """The epoch checkpoint of `cfg` at `path`, or None (absent, unreadable, another run's or another device's, one
+    that started from other autoencoder weights than `encoder_sha256`, or written by another commit than `commit`, so
+    that the run would name two: reported; the run starts from epoch 0)."""
     if not path.is_file():
         return None
     try:
@@ -33,7 +35,8 @@ def load_checkpoint(path: Path, cfg: Config, device: torch.device, encoder_sha25
                    if saved["device"] != device.type else
                    "its epoch is out of range" if not 0 < saved["epoch"] <= cfg.epochs else
                    "it started from another copy of the autoencoder" if saved.get("encoder_sha256") != encoder_sha256
-                   else None)
+                   else f"commit {saved.get('commit')} wrote it, this run trains from {commit}"
+                   if commit is not None and saved.get("commit") != commit else None)
     except Exception as exc:  # a checkpoint is a convenience: any fault means starting over, never a failed run
         problem = f"{type(exc).__name__}: {exc}"
     if problem is None:

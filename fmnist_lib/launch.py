@@ -22,6 +22,7 @@ from . import cache
 from .config import PROFILES, Config, ConfigError, get_profile
 from .paths import ROOT, runs_dir, store_dirs, workers_setting
 from .plan import all_configs, training_priority, with_autoencoders
+from .provenance import git_commit
 from .pool import train_local
 from .runner import LaunchError, RunsFailed
 from .slurm import check_flock, load_settings, train_slurm
@@ -40,22 +41,25 @@ def default_workers() -> int:
     return int(text) if text else os.cpu_count() or 1
 
 
-def plan_missing(cfgs, root: Path | None = None, priority=None) -> list[Config]:
-    """The runs of `cfgs` to train (not held, or held but stale: cache.needs_training), with the autoencoders their
-    classifiers start from, in training order: `priority(cfg)` (a sort key; none by default), then autoencoders,
-    classifiers that need none, pretrained classifiers, longest first (so the last runs to start are short ones)."""
-    missing = with_autoencoders(c for c in cfgs if cache.needs_training(c, root))
-    missing = [c for c in missing if cache.needs_training(c, root)]
+def plan_missing(cfgs, root: Path | None = None, priority=None, retrain_stale: bool = False) -> list[Config]:
+    """The runs of `cfgs` to train (not held; with `retrain_stale`, also those held but stale:
+    cache.needs_training), with the autoencoders their classifiers start from, in training order: `priority(cfg)` (a
+    sort key; none by default), then autoencoders, classifiers that need none, pretrained classifiers, longest first
+    (so the last runs to start are short ones)."""
+    def needed(c):
+        return cache.needs_training(c, root) if retrain_stale else not cache.is_cached(c, root)
+    missing = [c for c in with_autoencoders(filter(needed, cfgs)) if needed(c)]
     missing.sort(key=lambda c: (priority(c) if priority else 0, c.model != "autoencoder", c.pretrained,
                                 -c.epochs * c.train_size / c.batch_size ** 0.5))
     return missing
 
 
-def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None, priority=None) -> list[cache.RunResult]:
+def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None, priority=None,
+                retrain_stale: bool = False) -> list[cache.RunResult]:
     """All runs of `cfgs`, training the missing ones (plan_missing's order) in `workers` parallel processes, one GPU
     each where there are GPUs, under one progress bar."""
     cfgs = list(cfgs)
-    missing = plan_missing(cfgs, root, priority)
+    missing = plan_missing(cfgs, root, priority, retrain_stale)
     if missing:
         epoch_seconds = cached_epoch_seconds(root=root)
         basis = ("from this machine's measured epoch times" if epoch_seconds.measured else
@@ -64,17 +68,20 @@ def ensure_runs(cfgs, workers: int | None = None, root: Path | None = None, prio
     return [cache.get_run(c, root=root) for c in cfgs]
 
 
-def train_all(profile: str, workers: int | None = None) -> int:
+def train_all(profile: str, workers: int | None = None, retrain_stale: bool = False) -> int:
     """Train every run of a profile's report; prints a plan first. The study's main question (the baseline and
-    the comparison's arms) is trained first, so a run that stops part-way leaves whole experiments behind."""
+    the comparison's arms) is trained first, so a run that stops part-way leaves whole experiments behind. With
+    `retrain_stale` (set_retrain_stale first), the held runs cache.stale rejects are trained again, before the rest."""
     cfgs = all_configs(profile)
     held = sum(map(cache.is_cached, cfgs))
     again = [c for c in cfgs if cache.is_cached(c) and cache.needs_training(c)]
     print(f"profile {profile}: {len(cfgs)} runs" + (", all in the run cache or the store: nothing to train"
                                                      if held == len(cfgs) and not again else f", {held} held")
-          + (f", {len(again)} of them to train again first (published from no commit, or not from their "
-             f"autoencoder's copy: cache.stale)" if again else ""), file=sys.stderr)
-    ensure_runs(cfgs, workers, priority=retrain_first(again, training_priority(profile)))
+          + (f", {len(again)} of them " + ("to train again first" if retrain_stale else "left as they are, though "
+             "`make runs-pinned` would train them again") + " (published from no commit, or not from their "
+             "autoencoder's copy: cache.stale)" if again else ""), file=sys.stderr)
+    ensure_runs(cfgs, workers, priority=retrain_first(again if retrain_stale else [], training_priority(profile)),
+                retrain_stale=retrain_stale)
     return len(cfgs)
 
 
@@ -83,6 +90,15 @@ def retrain_first(stale, priority):
     others, autoencoders first (the classifiers that start from them wait for them), then `priority`."""
     again = {c.key() for c in with_autoencoders(stale)}
     return lambda c: (c.key() not in again, c.key() in again and c.model != "autoencoder", priority(c))
+
+
+def set_retrain_stale() -> None:
+    """Let this process's training, its workers' and its Slurm tasks' retrain the runs cache.stale rejects
+    ($FMNIST_RETRAIN_STALE); LaunchError in a checkout with uncommitted changes, whose runs no commit reproduces."""
+    if "uncommitted" in git_commit():
+        raise LaunchError("--retrain-stale trains published runs again so that a commit reproduces them, and this "
+                          "checkout has uncommitted changes; commit them, or use `make runs-pinned`")
+    os.environ["FMNIST_RETRAIN_STALE"] = "1"
 
 
 def _kind(cfg: Config) -> str:
@@ -178,6 +194,8 @@ def main(argv=None) -> int:
     parser.add_argument("profile", nargs="?")
     parser.add_argument("--status", action="store_true",
                         help="print how many runs of each profile are held, train nothing")
+    parser.add_argument("--retrain-stale", action="store_true",
+                        help="also train again the held runs that no commit reproduces (cache.stale); a clean checkout")
     parser.add_argument("--executor", choices=EXECUTORS, default="local")
     parser.add_argument("--workers", type=_number(1), help="local: parallel processes (default: one per core)")
     parser.add_argument("--config", help="slurm/debug: a YAML file of settings (see slurm.example.yaml)")
@@ -197,14 +215,18 @@ def main(argv=None) -> int:
         get_profile(args.profile)
         root = runs_dir().resolve()
         check_flock(root)
+        if args.retrain_stale:
+            set_retrain_stale()
         if args.executor == "local":
-            train_all(args.profile, args.workers)
+            train_all(args.profile, args.workers, args.retrain_stale)
         else:
             settings = load_settings(args.config, args.slurm_args, partition=args.partition,
                                      time_min=args.time_min, gpus_per_task=args.gpus_per_task,
                                      cpus_per_task=args.cpus_per_task, array_parallelism=args.array_parallelism)
             cfgs = all_configs(args.profile)
-            missing = plan_missing(cfgs, root)
+            missing = plan_missing(cfgs, root, retrain_first(
+                [c for c in cfgs if cache.is_cached(c, root) and cache.needs_training(c, root)], lambda c: 0)
+                if args.retrain_stale else None, args.retrain_stale)
             if missing:
                 train_slurm(missing, args.executor, settings, root)
             else:

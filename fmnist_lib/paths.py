@@ -54,6 +54,12 @@ def workers_setting() -> str:
     return env_text("FMNIST_WORKERS")
 
 
+def retrain_stale_setting() -> bool:
+    """$FMNIST_RETRAIN_STALE=1 (set by `python -m fmnist_lib.launch --retrain-stale` for its workers and tasks):
+    cache.get_run trains a held run again when cache.stale rejects it."""
+    return env_text("FMNIST_RETRAIN_STALE") == "1"
+
+
 def runs_per_gpu_setting() -> str:
     """$FMNIST_RUNS_PER_GPU (make's RUNS_PER_GPU): runs that share one GPU; '' for the default."""
     return env_text("FMNIST_RUNS_PER_GPU")

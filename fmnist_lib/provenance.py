@@ -81,8 +81,9 @@ def choose(sources: dict) -> tuple[set[str], list[str]]:
             taken.add(key)
         elif replaceable(key):
             kids = [k for k in children.get(key, []) if sources[k][2] is not None]
-            kept = [k for k in kids if unreproducible(sources[k][2].meta) is None  # a bit-identical retrain
-                    and trained_from(sources[k][2].meta, src.meta)]
+            same = src.meta["weights_sha256"] == pub.meta["weights_sha256"]  # a bit-identical retrain
+            kept = [k for k in kids if unreproducible(sources[k][2].meta) is None and same
+                    and trained_from(sources[k][2].meta, pub.meta)]
             fresh = [k for k in kids if k not in kept and sources[k][1] is not None
                      and trained_from(sources[k][1].meta, src.meta)]
             if late := len(kids) - len(kept) - len(fresh):
@@ -103,7 +104,7 @@ def choose(sources: dict) -> tuple[set[str], list[str]]:
             ae = cfg.autoencoder_config().key()
             encoder = sources[ae][1] if ae in taken else sources.get(ae, (None, None, None))[2]
             if not trained_from(src.meta, encoder.meta if encoder is not None else None):
-                if pub is None:
+                if pub is None or replaceable(key):
                     notes.append(f"held back: {cfg.label()} ({key}) was trained from another copy of its "
                                  f"autoencoder than the one published")
                 continue

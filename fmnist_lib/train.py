@@ -193,7 +193,7 @@ def setup(cfg: Config, data: FashionMNIST | None, encoder_state: dict | None, de
 def resume(t: Training, checkpoint: Path) -> bool:
     """Restore everything an epoch's end left in `checkpoint`, so the next epoch computes the same bits; False
     (starting from epoch 0) when there is no usable checkpoint."""
-    saved = load_checkpoint(checkpoint, t.cfg, t.device, t.encoder_sha256)
+    saved = load_checkpoint(checkpoint, t.cfg, t.device, t.encoder_sha256, t.commit)
     if saved is None:
         return False
     t.model.load_state_dict(saved["model"])

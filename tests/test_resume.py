@@ -103,6 +103,20 @@ def test_a_checkpoint_from_another_copy_of_the_autoencoder_is_not_resumed(tmp_pa
                encoder_sha256="a" * 64).meta["resumed_at_epoch"] == 1
 
 
+def test_a_checkpoint_written_by_another_commit_is_not_resumed(tmp_path, tiny_data, capsys, monkeypatch):
+    from fmnist_lib import train as train_module
+
+    cfg = tiny(model="classifier")
+    ckpt = tmp_path / "run.ckpt"
+    monkeypatch.setattr(train_module, "git_commit", lambda: "abc1234 (with uncommitted changes)")
+    with pytest.raises(Killed):
+        fit(cfg, tiny_data, device=CPU, progress=False, checkpoint=ckpt, on_epoch=kill_after(1))
+    monkeypatch.setattr(train_module, "git_commit", lambda: "def5678")  # a pinned worktree, say
+    result = fit(cfg, tiny_data, device=CPU, progress=False, checkpoint=ckpt)
+    assert "commit abc1234 (with uncommitted changes) wrote it, this run trains from def5678" in capsys.readouterr().err
+    assert "resumed_at_epoch" not in result.meta and result.meta["commit"] == "def5678"
+
+
 @pytest.mark.parametrize("damage", ["garbage", "another_run", "truncated"])
 def test_an_unusable_checkpoint_is_reported_and_the_run_starts_over(tmp_path, tiny_data, capsys, damage):
     cfg = tiny(model="classifier")

@@ -4,6 +4,7 @@ temporary store with tiny synthetic runs."""
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 
@@ -274,7 +275,7 @@ def _rewrite(entry, **fields):
 DIRTY = "abc1234 (with uncommitted changes)"  # as the 23 runs published from dirty trees
 
 
-def test_a_published_run_no_commit_reproduces_is_trained_again_and_replaced(tiny, capsys):
+def test_a_published_run_no_commit_reproduces_is_trained_again_and_replaced(tiny, capsys, monkeypatch):
     ae, clf, pre, ae16 = tiny.plan
     for c in tiny.plan:
         tiny.train(c)
@@ -289,8 +290,18 @@ def test_a_published_run_no_commit_reproduces_is_trained_again_and_replaced(tiny
     assert [cache.needs_training(c, tiny.runs) for c in tiny.plan] == [False, True, True, True]
     assert "its autoencoder must be trained again" in cache.stale(cache.load(pre, tiny.runs), tiny.runs)
     again = [c for c in tiny.plan if cache.needs_training(c, tiny.runs)]
-    order = launch.plan_missing(tiny.plan, tiny.runs, launch.retrain_first(again, lambda c: 0))
+    assert launch.plan_missing(tiny.plan, tiny.runs) == []  # plain `make runs` leaves them: held
+    order = launch.plan_missing(tiny.plan, tiny.runs, launch.retrain_first(again, lambda c: 0), retrain_stale=True)
     assert [c.key() for c in order] == [ae16.key(), clf.key(), pre.key()]  # the autoencoder first
+    tiny.train(ae16)
+    assert sorted(tiny.calls) == sorted(c.key() for c in tiny.plan)  # nothing trained again without --retrain-stale
+    monkeypatch.setattr(launch, "git_commit", lambda: DIRTY)
+    with pytest.raises(launch.LaunchError, match="uncommitted changes"):
+        launch.set_retrain_stale()  # its retrains would be stale again: refused
+    monkeypatch.setattr(launch, "git_commit", lambda: "abc1234")
+    monkeypatch.delenv("FMNIST_RETRAIN_STALE", raising=False)
+    launch.set_retrain_stale()  # from a clean commit: for this process and the workers it starts
+    assert os.environ["FMNIST_RETRAIN_STALE"] == "1"
 
     tiny.train(ae16)  # its new copy, from a clean commit; the classifier built on the old one is not retrained yet
     assert cache.stale(cache.load(pre, tiny.runs), tiny.runs) == "it was trained from another copy of its autoencoder"
@@ -323,3 +334,19 @@ def test_runs_csv_marks_a_classifier_whose_autoencoder_no_commit_reproduces(tiny
     rows = {r["key"]: r for r in csv.DictReader((tiny.store.parent / "runs.csv").open())}
     assert rows[pre.key()]["reproducible_from_commit"] == "False" and rows[clf.key()]["reproducible_from_commit"] \
         == "True"
+
+
+def test_a_legacy_classifier_stays_only_with_an_autoencoder_retrained_bit_for_bit():
+    from types import SimpleNamespace as Run
+
+    from fmnist_lib.provenance import choose
+
+    ae, kid = make_config("smoke", "autoencoder", n=16, seed=0), \
+        make_config("smoke", "classifier", encoder="pretrained-frozen", n=16, seed=0)
+    old = Run(meta={"commit": DIRTY, "weights_sha256": "1"})
+    legacy = Run(meta={"commit": "b", "commit_at_end": "b"})  # from before runs recorded encoder_sha256
+    for weights, replaced in (("1", True), ("2", False)):
+        new = Run(meta={"commit": "c", "commit_at_end": "c", "weights_sha256": weights, "encoder_sha256": None})
+        taken, notes = choose({ae.key(): (ae, new, old), kid.key(): (kid, None, legacy)})
+        assert (ae.key() in taken) is replaced and kid.key() not in taken
+        assert notes[0].startswith("replaced: " if replaced else "waits: ")
