@@ -68,10 +68,6 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
     total = len(all_configs(profile))
     status = (f"Profile `{profile}`: {done} of {total} planned runs published"
               + ("." if done == total else "; the rest are training, and each row above uses the seeds published."))
-    again = sum(1 for c in all_configs(profile) if is_cached(c, root) and needs_training(c, root))
-    if again:
-        status += (f" {again} of the published runs are being trained again: no commit reproduces them (trained from "
-                   f"a tree with uncommitted changes), or the autoencoder they start from (docs/store.md).")
     table_of_runs = provenance.runs_table(runs if runs is not None else results)
     if len(table_of_runs):
         mixed = provenance.mixed_machines(results)
@@ -81,6 +77,10 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
         status += (f" They trained {kinds}: {table_of_runs.seconds.sum() / 3600:.1f} h, summed over runs. "
                    + (f"{len(mixed)} setting(s) mix kinds of machine across their seeds (the report names them)."
                       if mixed else "No setting mixes kinds of machine across its seeds."))
+    again = sum(1 for c in all_configs(profile) if is_cached(c, root) and needs_training(c, root))
+    if again:
+        status += (f" {again} of the published runs are being trained again: no commit reproduces them (trained from "
+                   f"a tree with uncommitted changes), or the autoencoder they start from (docs/store.md).")
     lines += ["", status]
     lines += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
     out = published_dir(profile)
