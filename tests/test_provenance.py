@@ -1,6 +1,8 @@
 """The report's provenance: which kind of machine trained each run, and the settings whose seeds mix kinds; what a
 render's pages depend on (rendered-from.json), and nothing that changes from one render to the next."""
 import json
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -9,6 +11,8 @@ from fmnist_lib import provenance
 from fmnist_lib.config import Config
 from fmnist_lib.results import Group
 from fmnist_lib.train import RunResult
+
+from .conftest import ROOT
 
 AMD = {"device": "cpu", "cpu": "AMD EPYC", "cpu_capability": "AVX512", "torch": "2.14.1+cu130"}
 INTEL = {**AMD, "cpu": "Intel(R) Xeon(R) Platinum 8481C"}
@@ -190,3 +194,16 @@ def test_the_published_pages_are_those_their_store_and_code_render(monkeypatch):
     out = reports_dir("full")
     pages = [out / name for name in rendered.PARTIAL_PAGES]
     assert rendered.unchanged("full", pages) is None, rendered.unchanged("full", pages)
+
+
+def test_a_partial_publication_commits_no_page_of_an_older_render():
+    """While the committed report of `full` is a partial render, it is the only page committed: the executed notebooks'
+    pages of an earlier, complete render would show other runs and an older analysis beside it."""
+    from fmnist_lib import rendered
+
+    stamp = json.loads((ROOT / "reports" / "full" / rendered.STAMP).read_text())
+    if not stamp.get("partial"):
+        pytest.skip("a complete render: every page is of this render")
+    tracked = subprocess.run(["git", "ls-files", "reports/full/*.html", "reports/full/*.pdf"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert sorted(Path(p).name for p in tracked) == sorted(rendered.PARTIAL_PAGES)
