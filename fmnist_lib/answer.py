@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 from . import claims, plots, provenance, summary
-from .cache import is_cached, load, needs_training
+from .cache import is_cached, load, stale_runs
 from .config import ConfigError, get_profile
 from .data import CLASSES, load_fashion_mnist
 from .paths import README, ROOT, published_dir
@@ -77,7 +77,7 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
         status += (f" They trained {kinds}: {table_of_runs.seconds.sum() / 3600:.1f} h, summed over runs. "
                    + (f"{len(mixed)} setting(s) mix kinds of machine across their seeds (the report names them)."
                       if mixed else "No setting mixes kinds of machine across its seeds."))
-    again = sum(1 for c in all_configs(profile) if is_cached(c, root) and needs_training(c, root))
+    again = len(stale_runs(all_configs(profile), root))
     if again:
         status += (f" {again} of the published runs are being trained again: no commit reproduces them (trained from "
                    f"a tree with uncommitted changes), or the autoencoder they start from (docs/store.md).")

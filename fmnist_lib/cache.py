@@ -243,6 +243,11 @@ def needs_training(cfg: Config, root: Path | None = None) -> bool:
         return True
 
 
+def stale_runs(cfgs, root: Path | None = None) -> list[Config]:
+    """The runs of `cfgs` that are held but `stale`: what `launch --retrain-stale` trains again."""
+    return [c for c in cfgs if is_cached(c, root) and needs_training(c, root)]
+
+
 def is_cached(cfg: Config, root: Path | None = None) -> bool:
     """In the run cache or in a results store (then fmnist_lib.launch does not train it)."""
     return (entry_dir(cfg, root) / "meta.json").is_file() or stored_entry(cfg) is not None

@@ -74,7 +74,7 @@ def train_all(profile: str, workers: int | None = None, retrain_stale: bool = Fa
     `retrain_stale` (set_retrain_stale first), the held runs cache.stale rejects are trained again, before the rest."""
     cfgs = all_configs(profile)
     held = sum(map(cache.is_cached, cfgs))
-    again = [c for c in cfgs if cache.is_cached(c) and cache.needs_training(c)]
+    again = cache.stale_runs(cfgs)
     print(f"profile {profile}: {len(cfgs)} runs" + (", all in the run cache or the store: nothing to train"
                                                      if held == len(cfgs) and not again else f", {held} held")
           + (f", {len(again)} of them " + ("to train again first" if retrain_stale else "left as they are, though "
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
                                      cpus_per_task=args.cpus_per_task, array_parallelism=args.array_parallelism)
             cfgs = all_configs(args.profile)
             missing = plan_missing(cfgs, root, retrain_first(
-                [c for c in cfgs if cache.is_cached(c, root) and cache.needs_training(c, root)], lambda c: 0)
+                cache.stale_runs(cfgs, root), lambda c: 0)
                 if args.retrain_stale else None, args.retrain_stale)
             if missing:
                 train_slurm(missing, args.executor, settings, root)
