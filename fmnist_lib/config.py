@@ -103,11 +103,12 @@ class Config:
         return f"{self.model[:2]}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
     def label(self) -> str:
-        """Short human-readable description, e.g. 'classifier n=64 lr=0.001 seed=0'."""
-        default = Config(model=self.model)
-        shown = {k: v for k, v in self.relevant().items()
-                 if k in ("n", "lr", "dropout", "batch_size", "optimizer", "activation", "encoder", "head", "seed")
-                 and (v != getattr(default, k) or k in ("n", "seed"))}
+        """Short human-readable description, e.g. 'classifier n=64 lr=0.001 seed=0' (every field that tells runs of
+        one profile apart: the small-data sweep's training size too)."""
+        default, fields = Config(model=self.model), ("n", "lr", "dropout", "batch_size", "optimizer", "activation",
+                                                      "encoder", "head", "train_size", "seed")
+        mine = self.relevant()
+        shown = {k: mine[k] for k in fields if k in mine and (mine[k] != getattr(default, k) or k in ("n", "seed"))}
         return f"{self.model} " + " ".join(f"{k}={v}" for k, v in shown.items())
 
 

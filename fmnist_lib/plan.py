@@ -157,28 +157,32 @@ def baseline_configs(profile: str, model: str = "autoencoder", seeds=None, **ove
 
 
 def training_priority(profile: str):
-    """A sort key for training a profile's missing runs, the most needed first (issue 18's power estimates, and what
-    a run costs here): 0 the study's two arms under both heads (10 seeds) and the baseline autoencoders they start
-    from; 1 the plain-logits settings' first three seeds (all new, their autoencoders exist) and the small-data
-    dropout sweep's first five; 2 the plain-logits settings' other seeds and the small-data sweep's; 3 the rest
-    (seeds 3-4 of the statement's sweeps)."""
+    """A sort key for training a profile's missing runs, the most needed first. A two-group row compares a setting
+    with the baseline's 10 seeds by an exact permutation test: at 3 seeds it cannot go below 2/C(13, 3) = 0.007,
+    above what Holm asks of a family of 20-odd rows (0.05/25 = 0.002); at 5 seeds it reaches 2/C(15, 5) = 0.0007.
+    So: 0 the study's two arms under both heads (10 seeds) and the baseline autoencoders they start from; 1 the
+    seeds that complete a setting of the statement's sweeps to 5, and the small-data sweep's p = 0 and p = 0.2 (its
+    premise row compares them, 10 vs 10); 2 the plain-logits settings (all new, their first autoencoders held); 3
+    the rest (the small-data sweep's other values)."""
     plan = report_plan(profile)
     rank: dict[str, int] = {}
 
-    def mark(cfgs, level, first_seeds):
+    def mark(cfgs, level):
         for c in cfgs:
             for key in (c.key(), c.autoencoder_config().key() if c.pretrained else None):
                 if key:
-                    rank[key] = min(rank.get(key, 9), level if c.seed < first_seeds else level + 1)
+                    rank[key] = min(rank.get(key, 9), level)
 
     for cfgs in plan["heads"].values():
-        mark(cfgs, 0, 10 ** 6)
+        mark(cfgs, 0)
     for name, groups in plan.items():
-        for cfgs in groups.values():
+        for value, cfgs in groups.items():
             if name.endswith(LINEAR):
-                mark(cfgs, 1, 3)
+                mark(cfgs, 2)
             elif name == "autoencoder-dropout-small":
-                mark(cfgs, 1, 5)
+                mark(cfgs, 1 if value in (0.0, 0.2) else 3)
+            elif name in SWEEPS:
+                mark(cfgs, 1)
     # within a rank, the classifiers that need no autoencoder first: they finish soonest
     return lambda c: (rank.get(c.key(), 3), c.model == "autoencoder" or c.pretrained)
 

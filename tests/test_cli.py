@@ -235,18 +235,19 @@ def test_make_lab_starts_says_what_is_cached_and_offers_the_fmnist_kernel():
         proc.wait(timeout=60)
 
 
-def test_training_order_puts_the_study_arms_first_and_the_sweeps_late_seeds_last():
+def test_training_order_puts_the_study_arms_first_then_what_completes_a_setting_to_five_seeds():
     from fmnist_lib.plan import LINEAR, report_plan, training_priority
 
     plan, rank = report_plan("full"), training_priority("full")
     scratch = plan["arms"]["scratch"][9]
     baseline_ae = plan["heads"]["pretrained-frozen / relu head"][9].autoencoder_config()
-    batch = plan["classifier-batch_size" + LINEAR][25]
-    linear_early, linear_late = batch[0], batch[4]
-    small = plan["autoencoder-dropout-small"][0.0][0]
+    lr_seed_4 = plan["classifier-lr"][1e-4][4]
     late = plan["autoencoder-activation"]["relu"][4]
-    order = [rank(c) for c in (scratch, baseline_ae, linear_early, small, linear_late, late)]
-    assert order == sorted(order) and order[0] < order[1] < order[2] <= order[3] < order[4] < order[5]
+    small = plan["autoencoder-dropout-small"][0.0][9]
+    linear = plan["classifier-batch_size" + LINEAR][25][0]
+    small_other = plan["autoencoder-dropout-small"][0.4][0]
+    order = [rank(c) for c in (scratch, baseline_ae, lr_seed_4, late, small, linear, small_other)]
+    assert order == sorted(order) and order[0] < order[1] < order[2] == order[3] == order[4] < order[5] < order[6]
 
 
 def test_runs_pinned_trains_from_a_worktree_of_head_into_this_checkouts_run_cache(tmp_path):

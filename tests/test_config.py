@@ -106,3 +106,11 @@ def test_notebook_parameter_literals_are_the_configs_defaults():
             if hasattr(defaults, name) and ast.literal_eval(node.value) is not None:  # None: the profile's
                 assert ast.literal_eval(node.value) == getattr(defaults, name), f"{path.name}: {name}"
         assert "profile = None" in params[0], f"{path.name}: the default profile must answer quickly (None)"
+
+
+def test_labels_tell_apart_every_run_of_a_profile():
+    from fmnist_lib.plan import all_configs
+
+    cfgs = all_configs("full")
+    labels = {c.label() for c in cfgs}
+    assert len(labels) == len(cfgs)  # the small-data sweep's runs read apart from the statement's sweep's

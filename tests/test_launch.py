@@ -101,8 +101,8 @@ def test_progress_counts_epochs_and_runs_and_prints_a_line_per_run(tmp_path, cap
     with pytest.raises(runner.RunsFailed, match="1 of 2 runs failed"):
         progress.check()
     out = capsys.readouterr().out
-    assert f"done autoencoder n=64 seed=0 ({a.key()}): 2 epochs in 3.0 s, val_loss 0.1000" in out
-    assert f"FAILED classifier n=64 seed=0 ({b.key()}): job 7_1, log /logs/7_1_0_log.err: ValueError: boom" in out
+    assert f"done {a.label()} ({a.key()}): 2 epochs in 3.0 s, val_loss 0.1000" in out
+    assert f"FAILED {b.label()} ({b.key()}): job 7_1, log /logs/7_1_0_log.err: ValueError: boom" in out
 
 
 def test_progress_reads_epochs_from_checkpoints_of_runs_trained_elsewhere(tmp_path, tiny_data):
@@ -128,7 +128,7 @@ def test_a_failed_run_is_reported_and_the_others_are_trained(tmp_path, tiny_data
         launch.ensure_runs(cfgs, workers=1, root=tmp_path)
     assert [cache.is_cached(c, tmp_path) for c in cfgs] == [True, False, True]
     out = capsys.readouterr().out
-    assert out.count("done autoencoder") == 2 and "FAILED autoencoder n=64 seed=1" in out
+    assert out.count("done autoencoder") == 2 and f"FAILED {cfgs[1].label()}" in out
 
 
 class FakeJob:
@@ -158,9 +158,9 @@ def test_failed_slurm_tasks_are_reported_with_job_id_and_log_and_the_others_carr
     slurm.wait_for(jobs, progress, poll_s=0)
     progress.close()
     out = capsys.readouterr().out
-    assert "FAILED autoencoder n=64 seed=0" in out and \
+    assert f"FAILED {cfgs[0].label()}" in out and \
         "job 42_0, log /logs/42_0/42_0_0_log.err: RuntimeError: CUDA out of memory" in out
-    assert "done autoencoder n=64 seed=1" in out
+    assert f"done {cfgs[1].label()}" in out
     assert "job 42_2, log /logs/42_2/42_2_0_log.err: the task ended without a result (Slurm state TIMEOUT)" in out
 
 
