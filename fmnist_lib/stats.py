@@ -178,6 +178,27 @@ def slope(x, y) -> Test:
     return _invert(method, a_r, b_r, fit, exact, (len(x),), float(np.ptp(y) / max(np.ptp(x), 1e-12)))
 
 
+
+def seeds_needed_slope(x, y, alpha: float, power: float = POWER, limit: int = 1000) -> int | None:
+    """Seeds per swept value for `power` to detect the observed least-squares slope of y on x at level `alpha`
+    (two-sided; a normal approximation with the residual spread, every distinct x with the same seeds). None where
+    the slope is 0 or the spread unknown."""
+    x, y = _clean(x), _clean(y)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    values = np.unique(x)
+    if len(x) < 3 or len(values) < 2:
+        return None
+    xc = x - x.mean()
+    fit = xc @ (y - y.mean()) / (xc @ xc)
+    residual = y - y.mean() - fit * xc
+    sd = math.sqrt(residual @ residual / (len(x) - 2))
+    if fit == 0 or sd == 0:
+        return None
+    z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
+    spread = float(((values - values.mean()) ** 2).sum())  # what one seed of every value gives the slope
+    return min(max(2, math.ceil((z * sd / fit) ** 2 / spread)), limit)
+
 # --- families and verdicts -------------------------------------------------------------------------------------------
 
 def holm(pvalues) -> np.ndarray:

@@ -43,6 +43,7 @@ class Row:
     verdict: str = ""
     alpha_row: float = float("nan")  # the level Holm asked of this row's p
     pair: tuple | None = field(default=None, repr=False)  # the two samples, for seeds_needed
+    line: tuple | None = field(default=None, repr=False)  # a trend's x and y, for seeds_needed_slope
     at_margin: stats.Test | None = None  # claimed 0 / a bar: the test of "the effect equals the margin" (the bar)
 
     @property
@@ -149,7 +150,8 @@ def trend(groups, metric, log2, claimed, figure, claim, family, param, at="last"
     sizes = sorted({len(g.runs) for g in groups.values()})
     return Row(figure, claim, family, stats.slope(x[keep], y[keep]), claimed,
                MARGIN["acc"] if acc else MARGIN["loss"] * mean, mean, unit, measured,
-               f"{len(groups)} values × {'/'.join(map(str, sizes))} seeds", partial=bool((~keep).any()))
+               f"{len(groups)} values × {'/'.join(map(str, sizes))} seeds", partial=bool((~keep).any()),
+               line=(x[keep], y[keep]))
 
 
 def slow(group, reference, metric, figure, claim, family, per_seed: bool) -> Row:
@@ -217,4 +219,6 @@ def judge(rows: list[Row], alpha: float = stats.ALPHA) -> list[Row]:
                                          row.p_holm, alpha, twin.bar)
         if row.verdict in (stats.INCONCLUSIVE, stats.MIXED) and row.pair is not None:
             row.needed = stats.seeds_needed(*row.pair, row.alpha_row)
+        elif row.verdict in (stats.INCONCLUSIVE, stats.MIXED) and row.line is not None:
+            row.needed = stats.seeds_needed_slope(*row.line, row.alpha_row)
     return rows

@@ -119,6 +119,26 @@ def test_seeds_needed_grows_as_the_effect_shrinks_and_reaches_the_exact_floor():
     assert 2 / math.comb(2 * big, big) < 0.002  # a clear effect still needs enough seeds to reach the level
 
 
+def test_seeds_needed_for_a_slope_give_the_power_they_promise_by_simulation():
+    """At the seeds a trend row is said to need, least-squares slopes on made-up sweeps (5 values, the observed slope
+    and spread) reach the level in about 80% of experiments."""
+    rng = np.random.default_rng(11)
+    values, slope_, sd, alpha = np.log2([16, 32, 64, 128, 256]), 0.01, 0.03, 0.002
+    x = np.repeat(values, 3)
+    y = slope_ * x + rng.normal(0, sd, len(x))
+    k = stats.seeds_needed_slope(x, y, alpha)
+    fit = sps.linregress(x, y)
+    residual_sd = np.sqrt(np.sum((y - fit.intercept - fit.slope * x) ** 2) / (len(x) - 2))
+    z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(0.8)
+    assert k == math.ceil((z * residual_sd / fit.slope) ** 2 / np.sum((values - values.mean()) ** 2))
+    xs, hits, trials = np.repeat(values, k), 0, 2000
+    for _ in range(trials):  # the design it promises: k seeds of every value, the fitted slope and spread
+        hits += sps.linregress(xs, fit.slope * xs + rng.normal(0, residual_sd, len(xs))).pvalue < alpha
+    assert 0.72 <= hits / trials <= 0.9
+    assert stats.seeds_needed_slope(x, y * 0 + 1, alpha) is None  # no slope, nothing to detect
+    assert stats.seeds_needed_slope(x, 4 * slope_ * x + rng.normal(0, sd, len(x)), alpha) < k
+
+
 @pytest.mark.parametrize("na, nb, shape", [(5, 5, "normal"), (5, 10, "normal"), (5, 5, "bimodal"),
                                            (5, 10, "bimodal")])
 def test_interval_coverage_by_simulation(na, nb, shape):
