@@ -67,7 +67,8 @@ def headline(profile: str, results: dict, table, figures: list[str], runs: list 
     done = sum(1 for c in all_configs(profile) if is_cached(c, root))
     total = len(all_configs(profile))
     status = (f"Profile `{profile}`: {done} of {total} planned runs published"
-              + ("." if done == total else "; the rest are training, and each row above uses the seeds published."))
+              + ("." if done == total else f"; the other {total - done} are not trained yet, and each row above uses "
+                                            "the seeds published."))
     table_of_runs = provenance.runs_table(runs if runs is not None else results)
     if len(table_of_runs):
         mixed = provenance.mixed_machines(results)
