@@ -159,7 +159,8 @@ def baseline_configs(profile: str, model: str = "autoencoder", seeds=None, **ove
 def training_priority(profile: str):
     """A sort key for training a profile's missing runs, the most needed first. A two-group row compares a setting
     with the baseline's 10 seeds by an exact permutation test: at 3 seeds it cannot go below 2/C(13, 3) = 0.007,
-    above what Holm asks of a family of 20-odd rows (0.05/25 = 0.002); at 5 seeds it reaches 2/C(15, 5) = 0.0007.
+    above what Holm asks of the first rows of a family of 20-odd (0.05/25 = 0.002), so it can pass only late in
+    Holm's order; at 5 seeds it reaches 2/C(15, 5) = 0.0007.
     So: 0 the study's two arms under both heads (10 seeds) and the baseline autoencoders they start from; 1 the
     seeds that complete a setting of the statement's sweeps to 5, and the small-data sweep's p = 0 and p = 0.2 (its
     premise row compares them, 10 vs 10); 2 the plain-logits settings (all new, their first autoencoders held); 3

@@ -90,7 +90,7 @@ def _flags(r) -> str:
     if r["at best epoch"]:
         out += f" (at each run's best epoch: {r['at best epoch']})"
     if r["seeds needed"] is not None and not pd.isna(r["seeds needed"]):
-        out += f" (about {int(r['seeds needed'])} seeds per setting would settle it)"
+        out += f" (about {int(r['seeds needed'])} seeds per setting give an 80% chance to settle it)"
     return out
 
 

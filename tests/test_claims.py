@@ -147,3 +147,14 @@ def test_absent_experiments_leave_their_rows_out():
                                     ["autoencoder-n"]})
     assert set(table.figure) == {"4"}
     assert isinstance(table, pd.DataFrame)
+
+
+def test_an_undecided_trend_row_says_how_many_seeds_per_value_would_settle_it():
+    centres = {16: 0.050, 32: 0.049, 64: 0.048, 128: 0.047, 256: 0.046}  # a slope lost in seed noise
+    noisy = {"autoencoder-n": {n: group(n, spread(c, 2, sd=0.004, seed=i), n=n)
+                               for i, (n, c) in enumerate(centres.items())}}
+    r = row(noisy, "Loss falls as n grows")
+    assert r.verdict == "inconclusive" and r.seeds == "5 values × 2 seeds" and r["seeds needed"] > 2
+    clearer = {"autoencoder-n": {n: group(n, spread(c, 2, sd=0.002, seed=i), n=n)
+                                 for i, (n, c) in enumerate(centres.items())}}
+    assert row(clearer, "Loss falls as n grows")["seeds needed"] < r["seeds needed"]
