@@ -23,6 +23,7 @@ LEVEL = 0.95  # the level of every interval
 EXACT_LIMIT = 200_000  # relabelings enumerated exactly up to this many (10 vs 10 seeds: 184,756)
 RESAMPLES = 20_000  # Monte-Carlo relabelings beyond that, from a fixed seed: the same data give the same p
 POWER = 0.8  # the power a row's "seeds needed" aims at
+SEEDS_LIMIT = 1000  # the most seeds a row's "seeds needed" counts to: it says the limit where even that falls short
 
 SUPPORTED, CONTRADICTED, NO_DIFFERENCE = "supported", "contradicted", "no practical difference"
 INCONCLUSIVE, MIXED, PREMISE_ABSENT, ONE_SEED = "inconclusive", "mixed", "premise absent", "direction only (1 seed)"
@@ -236,7 +237,7 @@ def _fewest(start: int, power_at, reachable, power: float, limit: int) -> int:
     return min(k, limit)
 
 
-def seeds_needed(a, b, alpha: float, power: float = POWER, limit: int = 1000) -> int | None:
+def seeds_needed(a, b, alpha: float, power: float = POWER, limit: int = SEEDS_LIMIT) -> int | None:
     """Seeds per setting for `power` to detect the observed difference a - b at level `alpha` (two-sided; the
     t-test's power with the pooled spread), and no fewer than an exact permutation test needs to reach p < alpha.
     None where the observed difference is 0 or the spread unknown."""
@@ -253,7 +254,7 @@ def seeds_needed(a, b, alpha: float, power: float = POWER, limit: int = 1000) ->
                    lambda n: 2 / math.comb(2 * n, n) < alpha, power, limit)
 
 
-def seeds_needed_slope(x, y, alpha: float, power: float = POWER, limit: int = 1000) -> int | None:
+def seeds_needed_slope(x, y, alpha: float, power: float = POWER, limit: int = SEEDS_LIMIT) -> int | None:
     """Seeds per swept value for `power` to detect the observed least-squares slope of y on x at level `alpha`
     (two-sided; the t-test's power with the residual spread, every distinct x with the same seeds), and no fewer
     than the permutation test of `slope` needs to reach p < alpha. None where the slope is 0 or the spread unknown."""

@@ -90,7 +90,9 @@ def _flags(r) -> str:
     if r["at best epoch"]:
         out += f" (at each run's best epoch: {r['at best epoch']})"
     if r["seeds needed"] is not None and not pd.isna(r["seeds needed"]):
-        out += f" (about {int(r['seeds needed'])} seeds per setting give an 80% chance to settle it)"
+        n = int(r["seeds needed"])
+        out += (f" (about {n} seeds per setting give an 80% chance to settle it)" if n < stats.SEEDS_LIMIT else
+                f" (not even {stats.SEEDS_LIMIT} seeds per setting give an 80% chance to settle it)")
     return out
 
 

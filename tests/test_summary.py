@@ -36,3 +36,11 @@ def test_then_and_now_follows_renamed_and_dropped_conclusions():
     assert list(dropped.conclusion) == ["The scratch classifier's confusion matrix shows less confusion than the "
                                         "pretrained one's"]
     assert (changed[changed.now != "(dropped)"].now == "supported").all()  # every other one found under its new name
+
+
+def test_an_undecided_row_says_how_many_seeds_would_settle_it_or_that_no_count_within_the_limit_would():
+    t = table([{"claim": "a", "family": "statement", "verdict": "inconclusive", "seeds needed": 6},
+               {"claim": "b", "family": "statement", "verdict": "inconclusive", "seeds needed": 1000}])
+    side = list(summary.side_by_side(t)["the statement's head"])
+    assert side[0] == "inconclusive (about 6 seeds per setting give an 80% chance to settle it)"
+    assert side[1] == "inconclusive (not even 1000 seeds per setting give an 80% chance to settle it)"
