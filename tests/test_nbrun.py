@@ -167,7 +167,9 @@ def test_ctrl_c_prints_one_line_stops_the_kernel_and_writes_nothing(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "fmnist_lib.nbrun", "notebooks/autoencoder.ipynb", str(out), "-p", "profile", "smoke",
          "--html", "--custom", "-p", "epochs", "200"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # as from a terminal: SIGINT not ignored, even where pytest runs as a shell's background job (which ignores it)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not list((runs / ".locks").glob("*.lock")) and time.time() < deadline:  # training has started
         time.sleep(1)
