@@ -104,11 +104,13 @@ class Config:
 
     def label(self) -> str:
         """Short human-readable description, e.g. 'classifier n=64 lr=0.001 seed=0' (every field that tells runs of
-        one profile apart: the small-data sweep's training size too)."""
+        one profile apart: the small-data sweep's training size too, not a profile's own training size)."""
         default, fields = Config(model=self.model), ("n", "lr", "dropout", "batch_size", "optimizer", "activation",
                                                       "encoder", "head", "train_size", "seed")
         mine = self.relevant()
-        shown = {k: mine[k] for k in fields if k in mine and (mine[k] != getattr(default, k) or k in ("n", "seed"))}
+        usual = {"train_size": {p.train_size for p in PROFILES.values()}}  # a profile's size is no distinction
+        shown = {k: mine[k] for k in fields if k in mine and (k in ("n", "seed") or (
+            mine[k] != getattr(default, k) and mine[k] not in usual.get(k, ())))}
         return f"{self.model} " + " ".join(f"{k}={v}" for k, v in shown.items())
 
 

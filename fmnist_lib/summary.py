@@ -91,8 +91,10 @@ def _flags(r) -> str:
         out += f" (at each run's best epoch: {r['at best epoch']})"
     if r["seeds needed"] is not None and not pd.isna(r["seeds needed"]):
         n = int(r["seeds needed"])
-        out += (f" (about {n} seeds per setting give an 80% chance to settle it)" if n < stats.SEEDS_LIMIT else
-                f" (not even {stats.SEEDS_LIMIT} seeds per setting give an 80% chance to settle it)")
+        pct = f"{stats.POWER:.0%}"
+        chance = f"give {'an' if pct.startswith(('8', '11', '18')) else 'a'} {pct} chance to settle it"  # an 80%
+        out += (f" (about {n} seeds per setting {chance})" if n < stats.SEEDS_LIMIT else
+                f" (not even {stats.SEEDS_LIMIT} seeds per setting {chance})")
     return out
 
 

@@ -114,3 +114,7 @@ def test_labels_tell_apart_every_run_of_a_profile():
     cfgs = all_configs("full")
     labels = {c.label() for c in cfgs}
     assert len(labels) == len(cfgs)  # the small-data sweep's runs read apart from the statement's sweep's
+    for profile in ("quick", "smoke"):  # a profile's own training size is not spelled out on every run
+        cfgs = all_configs(profile)
+        assert len({c.label() for c in cfgs}) == len(cfgs)
+        assert sum("train_size=" in c.label() for c in cfgs) == sum(c.train_size != cfgs[0].train_size for c in cfgs)
