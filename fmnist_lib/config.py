@@ -108,9 +108,12 @@ class Config:
         default, fields = Config(model=self.model), ("n", "lr", "dropout", "batch_size", "optimizer", "activation",
                                                       "encoder", "head", "train_size", "seed")
         mine = self.relevant()
-        usual = {"train_size": {p.train_size for p in PROFILES.values()}}  # a profile's size is no distinction
+        # a profile's own sizing (its training size, evaluation size and epochs) tells none of its runs apart
+        sized = any((self.train_size, self.eval_size, self.epochs) == (
+            p.train_size, p.eval_size, p.ae_epochs if self.model == "autoencoder" else p.clf_epochs)
+            for p in PROFILES.values())
         shown = {k: mine[k] for k in fields if k in mine and (k in ("n", "seed") or (
-            mine[k] != getattr(default, k) and mine[k] not in usual.get(k, ())))}
+            mine[k] != getattr(default, k) and not (k == "train_size" and sized)))}
         return f"{self.model} " + " ".join(f"{k}={v}" for k, v in shown.items())
 
 

@@ -37,7 +37,7 @@ class Row:
     premise: str | None = None  # set when the premise is absent: the verdict is then "premise absent"
     partial: bool = False  # diverged runs left out: a "supported" becomes "mixed"
     unsettled: bool = False  # its premise is neither shown nor ruled out: at most "inconclusive"
-    needed: int | None = None  # seeds per setting for 80% power at the row's Holm level (undecided rows)
+    needed: int | None = None  # seeds per setting for stats.POWER at the row's Holm level (undecided rows)
     at_best: "Row | None" = None  # the same row at each run's best epoch (loss rows)
     p_holm: float = float("nan")
     verdict: str = ""

@@ -118,3 +118,6 @@ def test_labels_tell_apart_every_run_of_a_profile():
         cfgs = all_configs(profile)
         assert len({c.label() for c in cfgs}) == len(cfgs)
         assert sum("train_size=" in c.label() for c in cfgs) == sum(c.train_size != cfgs[0].train_size for c in cfgs)
+    # a full-profile run on quick's or smoke's training size still says so
+    assert "train_size=20000" in make_config("full", train_size=20_000).label()
+    assert "train_size" not in make_config("quick").label()

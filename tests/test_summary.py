@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from fmnist_lib import claims, summary
+from fmnist_lib import claims, stats, summary
 
 
 def table(rows):
@@ -44,3 +44,10 @@ def test_an_undecided_row_says_how_many_seeds_would_settle_it_or_that_no_count_w
     side = list(summary.side_by_side(t)["the statement's head"])
     assert side[0] == "inconclusive (about 6 seeds per setting give an 80% chance to settle it)"
     assert side[1] == "inconclusive (not even 1000 seeds per setting give an 80% chance to settle it)"
+
+
+def test_the_seeds_needed_text_says_the_power_it_aims_at(monkeypatch):
+    monkeypatch.setattr(stats, "POWER", 0.9)
+    t = table([{"claim": "a", "family": "statement", "verdict": "inconclusive", "seeds needed": 6}])
+    assert list(summary.side_by_side(t)["the statement's head"]) == [
+        "inconclusive (about 6 seeds per setting give a 90% chance to settle it)"]

@@ -3,6 +3,7 @@
 import torch
 
 from fmnist_lib import verify
+from fmnist_lib.config import make_config
 
 
 # ------------------------------------------------------------------------------------------- verify's comparison
@@ -45,4 +46,4 @@ def test_verify_names_the_unpublished_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FMNIST_STORE", str(tmp_path / "empty"))
     assert verify.main(["smoke"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: run autoencoder n=64 train_size=1000 seed=0") and "make publish PROFILE=smoke" in err
+    assert err.startswith(f"error: run {make_config('smoke').label()} (") and "make publish PROFILE=smoke" in err
