@@ -2,12 +2,13 @@
 
 `python -m fmnist_lib.nbrun IN.ipynb OUT.ipynb [-p NAME VALUE]... [-y YAML]... [-f FILE]... [--html] [--check]
 [--custom ARGS...]` papermill itself only warns on an unknown name and saves a failed notebook; here the parameters
-are checked first, names and values, in a second and without torch or a kernel (`--check` stops there; fmnist_lib.params),
-then the runs the notebook reads are trained in this terminal, then papermill executes it. A failure prints the failing cell's error on one line, Ctrl-C stops the kernel and its
-training processes with one line, and OUT only ever holds a notebook that ran to the end (it is written beside OUT
-and renamed into place). `--html` also renders OUT as a page beside it. The arguments after `--custom` are the
-user's (make's PARAMS): they may not set a parameter given before it (the profile, the sweep), and when there are
-any the output is named after them (custom/autoencoder--epochs-5.ipynb), so that a second custom run keeps the first.
+are checked first, names and values, in a second and without torch or a kernel (`--check` stops there;
+fmnist_lib.params), then the runs the notebook reads are trained in this terminal, then papermill executes it. A
+failure prints the failing cell's error on one line, Ctrl-C stops the kernel and its training processes with one
+line, and OUT only ever holds a notebook that ran to the end (written beside OUT and renamed into place). `--html`
+also renders OUT as a page beside it. The arguments after `--custom` are the user's (make's PARAMS): they may not set
+a parameter given before it (the profile, the sweep); with any, the output is named after them
+(custom/autoencoder--epochs-5.ipynb), so that a second custom run keeps the first.
 """
 
 from __future__ import annotations
@@ -185,13 +186,17 @@ def _kernel_manager_class(kernels: list):
             self.connection_file = os.path.join(self.folder, "kernel.json")
             kernels.append(self)
 
+        async def _async_interrupt_kernel(self):
+            # jupyter_client 8 interrupts a kernel before its shutdown: "ERROR | KeyboardInterrupt caught in kernel."
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
+
     return IPCKernelManager
 
 
 def _stop_kernels(kernels: list) -> None:
-    """Kill the process group of every kernel in `kernels`: the kernel and the training processes it started
-    (the kernel runs in its own session, so the terminal's Ctrl-C reaches neither). A run killed mid-way leaves
-    nothing in the cache (entries are written aside and renamed)."""
+    """Kill the process group of each kernel in `kernels`: the kernel and its training processes (in a session of
+    their own, the terminal's Ctrl-C reaches neither). A run killed mid-way leaves no partial cache entry."""
     for km in kernels:
         pgid = getattr(km.provisioner, "pgid", None)
         if pgid:

@@ -96,6 +96,14 @@ def train_local(missing: list[Config], workers: int, root: Path, epoch_seconds=N
     progress.check()
 
 
+def next_ready(pending: list[Config], running) -> Config | None:
+    """The first run of `pending` (in training order) that can start now: not a pretrained classifier whose
+    autoencoder is still to train (pending) or in training (`running`); else None. A worker handed such a
+    classifier would only wait on the autoencoder's lock, idle, while a sibling trains it."""
+    unfinished = {c.key() for c in pending} | {c.key() for c in running}
+    return next((c for c in pending if not c.pretrained or c.autoencoder_config().key() not in unfinished), None)
+
+
 def _run_pool(missing: list[Config], task: TrainRun, slots: list, progress: Progress) -> None:
     ctx = get_context("spawn")
     devices, events = ctx.Queue(), ctx.Queue()
@@ -112,13 +120,21 @@ def _run_pool(missing: list[Config], task: TrainRun, slots: list, progress: Prog
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
     try:
         pool = ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=_init_worker, initargs=(devices, events))
-        futures = {pool.submit(task, cfg): cfg for cfg in missing}  # spawns the workers
+        for _ in slots:  # spawns every worker now: a submit spawns one while none is idle, and none is idle yet
+            pool.submit(int)
     finally:
         if in_main:
             signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+    pending, futures = list(missing), {}
     with pool:
         try:
-            while futures:
+            while pending or futures:
+                while pending and len(futures) < len(slots):  # a run is handed out only when a worker is free
+                    cfg = next_ready(pending, futures.values()) or (None if futures else pending[0])
+                    if cfg is None:
+                        break
+                    pending.remove(cfg)
+                    futures[pool.submit(task, cfg)] = cfg
                 finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
                 drain()
                 for future in finished:

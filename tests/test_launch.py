@@ -324,6 +324,36 @@ def test_debug_executor_trains_the_smoke_profile_end_to_end(tmp_path):
     assert again.returncode == 0 and f"all {n} runs are cached" in again.stderr
 
 
+def test_the_pool_hands_out_a_pretrained_classifier_only_once_its_autoencoder_has_finished():
+    frozen0, frozen1 = (tiny(model="classifier", encoder="pretrained-frozen", ae_epochs=2, seed=s) for s in (0, 1))
+    ae0, ae1 = frozen0.autoencoder_config(), frozen1.autoencoder_config()
+    assert (ae0, ae1) == (tiny(seed=0), tiny(seed=1))
+    scratch = tiny(model="classifier", seed=2)
+    assert pool.next_ready([frozen0, scratch, frozen1], running=[ae0]) is scratch  # ae0 trains: its classifier waits
+    assert pool.next_ready([frozen0, frozen1], running=[ae0]) is frozen1  # ae1 finished (held or trained)
+    assert pool.next_ready([frozen0, ae0], running=[]) is ae0  # an autoencoder still to train holds its classifier
+    assert pool.next_ready([frozen0], running=[ae0, ae1]) is None  # nothing to start: the free worker waits
+    assert pool.next_ready([frozen0], running=[ae1]) is frozen0
+
+
+@pytest.mark.slow
+def test_a_local_pool_never_leaves_a_worker_waiting_on_its_sibling(tmp_path):
+    """Two workers, an autoencoder, the pretrained classifier that starts from it and an unrelated run: the second
+    worker takes the unrelated run, and the classifier starts once its autoencoder is done (handed out with the rest
+    at once, the classifier sat in a worker, waiting on the autoencoder's lock)."""
+    env = {"FMNIST_RUNS": str(tmp_path / "runs"), "FMNIST_WORKERS": "2"}
+    code = ("from fmnist_lib import launch; from fmnist_lib.config import make_config as m\n"
+            "launch.ensure_runs([m('smoke', 'classifier', encoder='pretrained-frozen'), m('smoke', 'autoencoder'),"
+            " m('smoke', 'classifier', seed=1)])")
+    result = run_py("-c", code, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "waiting:" not in result.stderr, result.stderr[-3000:]
+    done = [line.split(" (")[0].removeprefix("done ") for line in result.stdout.splitlines()]
+    assert sorted(done) == ["autoencoder n=64 seed=0", "classifier n=64 encoder=pretrained-frozen seed=0",
+                            "classifier n=64 seed=1"], result.stdout
+    assert done.index("classifier n=64 encoder=pretrained-frozen seed=0") > done.index("autoencoder n=64 seed=0")
+
+
 @pytest.mark.slow
 def test_local_pool_trains_with_one_bar(tmp_path):
     env = {"FMNIST_RUNS": str(tmp_path / "runs"), "FMNIST_WORKERS": "2"}

@@ -29,7 +29,13 @@ def smoke_report(tmp_path_factory):
     base = tmp_path_factory.mktemp("smoke")
     result = make("-j2", "report", env_dir=base)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (base / "make.log").write_text(result.stdout + result.stderr)
     return base
+
+
+def test_make_report_shows_no_error_where_nothing_failed(smoke_report):
+    said = (smoke_report / "make.log").read_text()
+    assert not re.search(r"ERROR|Error|Traceback|KeyboardInterrupt|[Ww]arning", said), said[-3000:]
 
 
 def test_every_notebook_executed_without_error(smoke_report):
