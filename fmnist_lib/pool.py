@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -125,28 +125,44 @@ def _run_pool(missing: list[Config], task: TrainRun, slots: list, progress: Prog
     finally:
         if in_main:
             signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-    pending, futures = list(missing), {}
     with pool:
         try:
-            while pending or futures:
-                while pending and len(futures) < len(slots):  # a run is handed out only when a worker is free
-                    cfg = next_ready(pending, futures.values()) or (None if futures else pending[0])
-                    if cfg is None:
-                        break
-                    pending.remove(cfg)
-                    futures[pool.submit(task, cfg)] = cfg
-                finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
-                drain()
-                for future in finished:
-                    cfg = futures.pop(future)
-                    try:
-                        progress.done(cfg, future.result())
-                    except Exception as exc:
-                        progress.fail(cfg, reason(exc))
+            dispatch(pool, task, missing, len(slots), progress, drain)
         except BaseException:  # Ctrl-C (or a failure here): the workers' runs in progress stop, unwritten
             _kill_workers(pool)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def dispatch(executor, task, missing: list[Config], workers: int, progress: Progress, drain=lambda: None) -> None:
+    """Hand the runs of `missing` to `executor` as `task(cfg)`, at most `workers` at a time, in next_ready's order,
+    and report each to `progress` as it ends (`drain` passes on the workers' epochs meanwhile). A pretrained
+    classifier whose autoencoder failed fails without trying it again; once the executor breaks (a worker died:
+    killed, out of memory), every run not yet handed out fails."""
+    pending, futures = list(missing), {}
+    while pending or futures:
+        for cfg in [c for c in pending if c.pretrained and c.autoencoder_config().key() in progress.failed]:
+            pending.remove(cfg)
+            progress.fail(cfg, f"its autoencoder failed ({cfg.autoencoder_config().label()})")
+        while pending and len(futures) < workers:  # a run is handed out only when a worker is free
+            cfg = next_ready(pending, futures.values()) or (None if futures else pending[0])
+            if cfg is None:
+                break
+            pending.remove(cfg)
+            try:
+                futures[executor.submit(task, cfg)] = cfg
+            except BrokenExecutor as exc:
+                for cfg in [cfg, *pending]:
+                    progress.fail(cfg, reason(exc))
+                pending.clear()
+        finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+        drain()
+        for future in finished:
+            cfg = futures.pop(future)
+            try:
+                progress.done(cfg, future.result())
+            except Exception as exc:
+                progress.fail(cfg, reason(exc))
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:

@@ -336,6 +336,62 @@ def test_the_pool_hands_out_a_pretrained_classifier_only_once_its_autoencoder_ha
     assert pool.next_ready([frozen0], running=[ae1]) is frozen0
 
 
+def test_dispatch_starts_a_classifier_after_its_autoencoder_and_fails_it_at_once_when_that_failed(tmp_path):
+    """The pool's loop, with threads for workers: a pretrained classifier starts once its autoencoder has ended, an
+    unrelated run fills the free worker meanwhile, and the classifiers of a failed autoencoder fail untried."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frozen0, finetune0, frozen1 = (tiny(model="classifier", encoder=e, ae_epochs=2, seed=s) for e, s in
+                                   (("pretrained-frozen", 0), ("pretrained-finetune", 0), ("pretrained-frozen", 1)))
+    ae0, ae1, scratch = frozen0.autoencoder_config(), frozen1.autoencoder_config(), tiny(model="classifier", seed=2)
+    events = []  # list.append is atomic: the threads' starts and ends, in order
+
+    def task(cfg):
+        events.append(("start", cfg))
+        time.sleep(0.2)
+        events.append(("end", cfg))
+        if cfg == ae0:
+            raise ValueError("boom")
+        return {"status": "ok", "epochs": cfg.epochs, "seconds": 0.2, "metric": "val_loss", "value": 0.1}
+
+    progress = runner.Progress([ae0, ae1, frozen0, finetune0, frozen1, scratch], tmp_path, 2)
+    with ThreadPoolExecutor(2) as executor:
+        pool.dispatch(executor, task, [ae0, frozen0, finetune0, frozen1, ae1, scratch], 2, progress)
+    progress.close()
+    started = [cfg for what, cfg in events if what == "start"]
+    assert set(started[:2]) == {ae0, ae1}  # the classifiers ahead of ae1 wait for their autoencoders
+    assert frozen0 not in started and finetune0 not in started  # ae0 failed: not tried again for each
+    assert events.index(("start", frozen1)) > events.index(("end", ae1)) and scratch in started
+    assert progress.failed == {ae0.key(): "ValueError: boom",
+                               frozen0.key(): f"its autoencoder failed ({ae0.label()})",
+                               finetune0.key(): f"its autoencoder failed ({ae0.label()})"}
+    assert progress.finished == {ae1.key(), frozen1.key(), scratch.key()}
+
+
+def test_once_a_worker_dies_the_runs_not_yet_started_fail_and_the_launch_ends(tmp_path):
+    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Breaks(ThreadPoolExecutor):  # as a process pool whose worker was killed after the first run started
+        def submit(self, fn, *args):
+            if self.started:
+                raise BrokenProcessPool("A child process terminated abruptly")
+            self.started = True
+            return super().submit(fn, *args)
+
+    cfgs = [tiny(seed=s) for s in range(3)]
+    progress = runner.Progress(cfgs, tmp_path, 2)
+    with Breaks(2) as executor:
+        executor.started = False
+        pool.dispatch(executor, lambda cfg: {"status": "ok", "epochs": 2, "seconds": 1, "metric": "val_loss",
+                                             "value": 0.1}, cfgs, 2, progress)
+    progress.close()
+    assert progress.finished == {cfgs[0].key()}
+    assert progress.failed == {c.key(): "BrokenProcessPool: A child process terminated abruptly" for c in cfgs[1:]}
+    with pytest.raises(runner.RunsFailed, match="2 of 3 runs failed"):
+        progress.check()
+
+
 @pytest.mark.slow
 def test_a_local_pool_never_leaves_a_worker_waiting_on_its_sibling(tmp_path):
     """Two workers, an autoencoder, the pretrained classifier that starts from it and an unrelated run: the second
